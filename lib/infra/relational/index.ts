@@ -1,0 +1,169 @@
+import fs from "node:fs";
+import path from "node:path";
+import { QueryInterface, Sequelize, Transaction } from "sequelize";
+import { SequelizeStorage, Umzug } from "umzug";
+
+/**
+ * Relational port. Each service owns its database (ARCHITECTURE §3):
+ *  - MySQL/MariaDB: `<SERVICE>_MYSQL_URL` when set, otherwise MYSQL_URL with the
+ *    service name appended to the database name (`shop` → `shop_users`),
+ *    created on first use.
+ *  - Embedded: one SQLite file per service under the storage directory, or
+ *    a private in-memory database when storage is ":memory:".
+ */
+
+export interface Migration {
+  /** Unique, sortable name, e.g. "0001-create-users". */
+  name: string;
+  up(qi: QueryInterface, sequelize: Sequelize): Promise<void>;
+  down?(qi: QueryInterface, sequelize: Sequelize): Promise<void>;
+}
+
+export interface RelationalDatabase {
+  readonly service: string;
+  readonly adapter: "mysql" | "sqlite";
+  readonly sequelize: Sequelize;
+  /** Applies pending migrations in name order, once across concurrent nodes. */
+  migrate(migrations: Migration[]): Promise<string[]>;
+  /** Runs fn in a transaction; rolls back if it throws. */
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface RelationalOptions {
+  /** mysql://… for this service (already resolved), or undefined for SQLite. */
+  mysqlUrl?: string;
+  /** Directory for SQLite files, or ":memory:". */
+  sqliteStorage: string;
+  /** When the URL came from the shared MYSQL_URL, the service gets `<db>_<service>`. */
+  perServiceDatabase: boolean;
+  logging?: (sql: string) => void;
+}
+
+export async function openDatabase(service: string, opts: RelationalOptions): Promise<RelationalDatabase> {
+  const sequelize = opts.mysqlUrl
+    ? await openMysql(service, opts.mysqlUrl, opts.perServiceDatabase, opts.logging)
+    : openSqlite(service, opts.sqliteStorage, opts.logging);
+  return new SequelizeDatabase(service, opts.mysqlUrl ? "mysql" : "sqlite", sequelize);
+}
+
+async function openMysql(
+  service: string,
+  url: string,
+  perServiceDatabase: boolean,
+  logging?: (sql: string) => void,
+): Promise<Sequelize> {
+  const parsed = new URL(url);
+  const baseDb = decodeURIComponent(parsed.pathname.replace(/^\//, "")) || "commerce";
+  const database = perServiceDatabase ? `${baseDb}_${service.replace(/[^a-zA-Z0-9]/g, "_")}` : baseDb;
+  if (perServiceDatabase) {
+    const admin = new Sequelize(withDatabase(parsed, ""), { dialect: "mysql", logging: false });
+    try {
+      await admin.query(`CREATE DATABASE IF NOT EXISTS \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+    } finally {
+      await admin.close();
+    }
+  }
+  return new Sequelize(withDatabase(parsed, database), {
+    dialect: "mysql",
+    logging: logging ?? false,
+    pool: { max: 10, min: 0, idle: 10_000, acquire: 30_000 },
+    dialectOptions: { supportBigNumbers: true, bigNumberStrings: false, dateStrings: false },
+    define: { charset: "utf8mb4", collate: "utf8mb4_unicode_ci" },
+    timezone: "+00:00",
+  });
+}
+
+function withDatabase(url: URL, database: string): string {
+  const copy = new URL(url.toString());
+  copy.pathname = `/${database}`;
+  return copy.toString();
+}
+
+function openSqlite(service: string, storage: string, logging?: (sql: string) => void): Sequelize {
+  let file = ":memory:";
+  if (storage !== ":memory:") {
+    fs.mkdirSync(storage, { recursive: true });
+    file = path.join(storage, `${service}.sqlite`);
+  }
+  const sequelize = new Sequelize({
+    dialect: "sqlite",
+    storage: file,
+    logging: logging ?? false,
+    // One connection: SQLite serialises writers anyway, and a private :memory:
+    // database exists per connection.
+    pool: { max: 1, min: 1, idle: Infinity },
+    retry: { max: 10, match: [/SQLITE_BUSY/] },
+  });
+  return sequelize;
+}
+
+class SequelizeDatabase implements RelationalDatabase {
+  constructor(
+    readonly service: string,
+    readonly adapter: "mysql" | "sqlite",
+    readonly sequelize: Sequelize,
+  ) {}
+
+  async migrate(migrations: Migration[]): Promise<string[]> {
+    if (this.adapter === "sqlite") {
+      // WAL lets readers proceed while a writer commits.
+      await this.sequelize.query("PRAGMA journal_mode = WAL").catch(() => undefined);
+      await this.sequelize.query("PRAGMA foreign_keys = ON");
+    }
+    const umzug = new Umzug({
+      migrations: [...migrations]
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .map((m) => ({
+          name: m.name,
+          up: () => m.up(this.sequelize.getQueryInterface(), this.sequelize),
+          down: m.down ? () => m.down!(this.sequelize.getQueryInterface(), this.sequelize) : undefined,
+        })),
+      storage: new SequelizeStorage({ sequelize: this.sequelize, tableName: "schema_migrations" }),
+      logger: undefined,
+    });
+    return this.withMigrationLock(async () => (await umzug.up()).map((m) => m.name));
+  }
+
+  /** On MySQL two nodes starting at once must not both run a migration. */
+  private async withMigrationLock<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.adapter !== "mysql") return fn();
+    const lockName = `migrate:${this.service}`;
+    const conn = await this.sequelize.connectionManager.getConnection({ type: "write" });
+    try {
+      const [rows] = (await (conn as unknown as MysqlConnection).promise().query("SELECT GET_LOCK(?, 60) AS got", [lockName])) as [
+        { got: number }[],
+      ];
+      if (rows[0]?.got !== 1) throw new Error(`Could not take the migration lock for ${this.service}`);
+      try {
+        return await fn();
+      } finally {
+        await (conn as unknown as MysqlConnection).promise().query("SELECT RELEASE_LOCK(?)", [lockName]);
+      }
+    } finally {
+      this.sequelize.connectionManager.releaseConnection(conn);
+    }
+  }
+
+  transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    return this.sequelize.transaction((tx) => fn(tx));
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await this.sequelize.query("SELECT 1");
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.sequelize.close();
+  }
+}
+
+interface MysqlConnection {
+  promise(): { query(sql: string, values?: unknown[]): Promise<unknown> };
+}
