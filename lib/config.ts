@@ -17,7 +17,8 @@ const str: Parser<string> = (raw) => raw;
 const optionalStr: Parser<string | undefined> = (raw) => (raw === "" ? undefined : raw);
 const int: Parser<number> = (raw, name) => {
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
   return n;
 };
 const list: Parser<string[]> = (raw) =>
@@ -38,51 +39,209 @@ function key<T>(env: string, doc: string, parse: Parser<T>, def: T): KeySpec<T> 
 
 /** The documented keys. README's configuration table is generated from this list. */
 export const CONFIG_KEYS = {
-  nodeEnv: key("NODE_ENV", "development, test or production. Production refuses to start without configured secrets.", oneOf("development", "test", "production"), "development"),
+  nodeEnv: key(
+    "NODE_ENV",
+    "development, test or production. Production refuses to start without configured secrets.",
+    oneOf("development", "test", "production"),
+    "development",
+  ),
   port: key("PORT", "HTTP port of the API gateway.", int, 3000),
   host: key("HOST", "Interface the gateway listens on.", str, "0.0.0.0"),
-  logLevel: key("LOG_LEVEL", "trace, debug, info, warn, error or fatal.", oneOf("trace", "debug", "info", "warn", "error", "fatal"), "info"),
-  logFormat: key("LOG_FORMAT", "json (one JSON object per line) or text. Unset: json in production, text elsewhere.", optionalStr, undefined as string | undefined),
-  dataDir: key("DATA_DIR", "Where embedded adapters keep their files (SQLite databases, generated keys, mail).", str, "./data"),
-  nodeId: key("NODE_ID", "Moleculer node id. Unset: hostname and pid.", optionalStr, undefined as string | undefined),
+  logLevel: key(
+    "LOG_LEVEL",
+    "trace, debug, info, warn, error or fatal.",
+    oneOf("trace", "debug", "info", "warn", "error", "fatal"),
+    "info",
+  ),
+  logFormat: key(
+    "LOG_FORMAT",
+    "json (one JSON object per line) or text. Unset: json in production, text elsewhere.",
+    optionalStr,
+    undefined as string | undefined,
+  ),
+  dataDir: key(
+    "DATA_DIR",
+    "Where embedded adapters keep their files (SQLite databases, generated keys, mail).",
+    str,
+    "./data",
+  ),
+  nodeId: key(
+    "NODE_ID",
+    "Moleculer node id. Unset: hostname and pid.",
+    optionalStr,
+    undefined as string | undefined,
+  ),
 
-  mysqlUrl: key("MYSQL_URL", "mysql://user:pass@host:3306/db for every service's relational data. Unset: one SQLite file per service under DATA_DIR. `<SERVICE>_MYSQL_URL` (e.g. USERS_MYSQL_URL) gives a service a database of its own.", optionalStr, undefined as string | undefined),
-  sqliteStorage: key("SQLITE_STORAGE", "Embedded relational storage: a directory (one file per service) or :memory:.", optionalStr, undefined as string | undefined),
-  redisUrl: key("REDIS_URL", "redis://host:6379/0 for cache, key-value (idempotency, rate limits, locks) and BullMQ queues. Unset: in-process stores and queues.", optionalStr, undefined as string | undefined),
-  redisPrefix: key("REDIS_PREFIX", "Prefix for every Redis key this deployment writes.", str, "mc:"),
-  channelsUrl: key("CHANNELS_URL", "Durable messaging: kafka://host:9092, redis://host:6379, nats://host:4222. Unset: in-process channels.", optionalStr, undefined as string | undefined),
-  channelsMaxRetries: key("CHANNELS_MAX_RETRIES", "Attempts before a message goes to <topic>.dlq.", int, 3),
-  transporter: key("TRANSPORTER", "Moleculer transporter between nodes (kafka://, nats://, redis://, tcp). Unset: single node.", optionalStr, undefined as string | undefined),
+  mysqlUrl: key(
+    "MYSQL_URL",
+    "mysql://user:pass@host:3306/db for every service's relational data. Unset: one SQLite file per service under DATA_DIR. `<SERVICE>_MYSQL_URL` (e.g. USERS_MYSQL_URL) gives a service a database of its own.",
+    optionalStr,
+    undefined as string | undefined,
+  ),
+  sqliteStorage: key(
+    "SQLITE_STORAGE",
+    "Embedded relational storage: a directory (one file per service) or :memory:.",
+    optionalStr,
+    undefined as string | undefined,
+  ),
+  redisUrl: key(
+    "REDIS_URL",
+    "redis://host:6379/0 for cache, key-value (idempotency, rate limits, locks) and BullMQ queues. Unset: in-process stores and queues.",
+    optionalStr,
+    undefined as string | undefined,
+  ),
+  redisPrefix: key(
+    "REDIS_PREFIX",
+    "Prefix for every Redis key this deployment writes.",
+    str,
+    "mc:",
+  ),
+  channelsUrl: key(
+    "CHANNELS_URL",
+    "Durable messaging: kafka://host:9092, redis://host:6379, nats://host:4222. Unset: in-process channels.",
+    optionalStr,
+    undefined as string | undefined,
+  ),
+  channelsMaxRetries: key(
+    "CHANNELS_MAX_RETRIES",
+    "Attempts before a message goes to <topic>.dlq.",
+    int,
+    3,
+  ),
+  transporter: key(
+    "TRANSPORTER",
+    "Moleculer transporter between nodes (kafka://, nats://, redis://, tcp). Unset: single node.",
+    optionalStr,
+    undefined as string | undefined,
+  ),
 
-  jwtPrivateKey: key("JWT_PRIVATE_KEY", "PEM (EC P-256) private key that signs access tokens. Required in production; otherwise generated into DATA_DIR on first start.", optionalStr, undefined as string | undefined),
-  jwtPublicKey: key("JWT_PUBLIC_KEY", "PEM public key that verifies access tokens (the gateway needs only this one).", optionalStr, undefined as string | undefined),
-  jwtIssuer: key("JWT_ISSUER", "`iss` of access tokens; checked on every request.", str, "moleculer-commerce"),
-  jwtAudience: key("JWT_AUDIENCE", "`aud` of access tokens; checked on every request.", str, "moleculer-commerce-api"),
-  accessTokenTtlSec: key("ACCESS_TOKEN_TTL", "Access token lifetime in seconds (at most 900).", int, 900),
-  refreshTokenTtlSec: key("REFRESH_TOKEN_TTL", "Refresh token lifetime in seconds.", int, 30 * 24 * 3600),
-  passwordResetTtlSec: key("PASSWORD_RESET_TTL", "Password reset token lifetime in seconds (at most 1800).", int, 1800),
-  passwordResetUrl: key("PASSWORD_RESET_URL", "Link base put in reset emails; the token is appended as ?token=.", str, "http://localhost:3000/reset-password"),
-  loginMaxFailures: key("LOGIN_MAX_FAILURES", "Failed logins per account within LOGIN_FAILURE_WINDOW before 429.", int, 10),
-  loginFailureWindowSec: key("LOGIN_FAILURE_WINDOW", "Window of the login failure counter, in seconds.", int, 900),
-  adminEmail: key("ADMIN_EMAIL", "With ADMIN_PASSWORD: an admin account created (or promoted) at start.", optionalStr, undefined as string | undefined),
-  adminPassword: key("ADMIN_PASSWORD", "Password of that admin account (no default).", optionalStr, undefined as string | undefined),
+  jwtPrivateKey: key(
+    "JWT_PRIVATE_KEY",
+    "PEM (EC P-256) private key that signs access tokens. Required in production; otherwise generated into DATA_DIR on first start.",
+    optionalStr,
+    undefined as string | undefined,
+  ),
+  jwtPublicKey: key(
+    "JWT_PUBLIC_KEY",
+    "PEM public key that verifies access tokens (the gateway needs only this one).",
+    optionalStr,
+    undefined as string | undefined,
+  ),
+  jwtIssuer: key(
+    "JWT_ISSUER",
+    "`iss` of access tokens; checked on every request.",
+    str,
+    "moleculer-commerce",
+  ),
+  jwtAudience: key(
+    "JWT_AUDIENCE",
+    "`aud` of access tokens; checked on every request.",
+    str,
+    "moleculer-commerce-api",
+  ),
+  accessTokenTtlSec: key(
+    "ACCESS_TOKEN_TTL",
+    "Access token lifetime in seconds (at most 900).",
+    int,
+    900,
+  ),
+  refreshTokenTtlSec: key(
+    "REFRESH_TOKEN_TTL",
+    "Refresh token lifetime in seconds.",
+    int,
+    30 * 24 * 3600,
+  ),
+  passwordResetTtlSec: key(
+    "PASSWORD_RESET_TTL",
+    "Password reset token lifetime in seconds (at most 1800).",
+    int,
+    1800,
+  ),
+  passwordResetUrl: key(
+    "PASSWORD_RESET_URL",
+    "Link base put in reset emails; the token is appended as ?token=.",
+    str,
+    "http://localhost:3000/reset-password",
+  ),
+  loginMaxFailures: key(
+    "LOGIN_MAX_FAILURES",
+    "Failed logins per account within LOGIN_FAILURE_WINDOW before 429.",
+    int,
+    10,
+  ),
+  loginFailureWindowSec: key(
+    "LOGIN_FAILURE_WINDOW",
+    "Window of the login failure counter, in seconds.",
+    int,
+    900,
+  ),
+  adminEmail: key(
+    "ADMIN_EMAIL",
+    "With ADMIN_PASSWORD: an admin account created (or promoted) at start.",
+    optionalStr,
+    undefined as string | undefined,
+  ),
+  adminPassword: key(
+    "ADMIN_PASSWORD",
+    "Password of that admin account (no default).",
+    optionalStr,
+    undefined as string | undefined,
+  ),
 
   rateLimitWindowMs: key("RATE_LIMIT_WINDOW_MS", "Rate-limit window in milliseconds.", int, 60_000),
-  rateLimitMax: key("RATE_LIMIT_MAX", "Requests per client per window on /api/v1 (0 disables).", int, 600),
-  authRateLimitMax: key("AUTH_RATE_LIMIT_MAX", "Requests per client per window on /api/v1/auth/*.", int, 60),
-  trustProxy: key("TRUST_PROXY", "Comma-separated proxy addresses whose X-Forwarded-For is believed. Unset: the socket address is the client.", list, [] as string[]),
-  corsOrigins: key("CORS_ORIGINS", "Comma-separated allowed origins, or * . Unset: no CORS headers.", list, [] as string[]),
-  bodyLimit: key("BODY_LIMIT", "Largest accepted request body (bytes, or e.g. 100kb); larger gets 413.", str, "100kb"),
+  rateLimitMax: key(
+    "RATE_LIMIT_MAX",
+    "Requests per client per window on /api/v1 (0 disables).",
+    int,
+    600,
+  ),
+  authRateLimitMax: key(
+    "AUTH_RATE_LIMIT_MAX",
+    "Requests per client per window on /api/v1/auth/*.",
+    int,
+    60,
+  ),
+  trustProxy: key(
+    "TRUST_PROXY",
+    "Comma-separated proxy addresses whose X-Forwarded-For is believed. Unset: the socket address is the client.",
+    list,
+    [] as string[],
+  ),
+  corsOrigins: key(
+    "CORS_ORIGINS",
+    "Comma-separated allowed origins, or * . Unset: no CORS headers.",
+    list,
+    [] as string[],
+  ),
+  bodyLimit: key(
+    "BODY_LIMIT",
+    "Largest accepted request body (bytes, or e.g. 100kb); larger gets 413.",
+    str,
+    "100kb",
+  ),
 
-  outboxSweepIntervalMs: key("OUTBOX_SWEEP_INTERVAL_MS", "How often the outbox sweeper looks for unpublished rows.", int, 2000),
-  outboxSweepAgeMs: key("OUTBOX_SWEEP_AGE_MS", "Age after which an unpublished outbox row is republished by the sweeper.", int, 3000),
+  outboxSweepIntervalMs: key(
+    "OUTBOX_SWEEP_INTERVAL_MS",
+    "How often the outbox sweeper looks for unpublished rows.",
+    int,
+    2000,
+  ),
+  outboxSweepAgeMs: key(
+    "OUTBOX_SWEEP_AGE_MS",
+    "Age after which an unpublished outbox row is republished by the sweeper.",
+    int,
+    3000,
+  ),
 } as const;
 
 type Keys = typeof CONFIG_KEYS;
 export type Config = { [K in keyof Keys]: Keys[K] extends KeySpec<infer T> ? T : never };
 
 /** Parses the environment into a Config; throws one error listing every bad key. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<Config> = {}): Config {
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: Partial<Config> = {},
+): Config {
   const errors: string[] = [];
   const out: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(CONFIG_KEYS) as [string, KeySpec<unknown>][]) {
@@ -109,7 +268,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
 }
 
 /** The relational URL a service uses: `<SERVICE>_MYSQL_URL`, else MYSQL_URL, else undefined (embedded). */
-export function mysqlUrlFor(service: string, config: Config, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function mysqlUrlFor(
+  service: string,
+  config: Config,
+  env: NodeJS.ProcessEnv = process.env,
+): string | undefined {
   const own = env[`${service.toUpperCase().replace(/[^A-Z0-9]/g, "_")}_MYSQL_URL`];
   return own || config.mysqlUrl;
 }

@@ -26,7 +26,12 @@ export interface ErrorDetail {
 }
 
 export class AppError extends Errors.MoleculerError {
-  constructor(type: ErrorType, message: string, details: ErrorDetail[] = [], extra: Record<string, unknown> = {}) {
+  constructor(
+    type: ErrorType,
+    message: string,
+    details: ErrorDetail[] = [],
+    extra: Record<string, unknown> = {},
+  ) {
     super(message, ERROR_TYPES[type], type, { details, ...extra });
     this.name = "AppError";
   }

@@ -6,6 +6,7 @@ import { MemoryKeyValueStore } from "./kv/memory";
 import type { QueueFactory } from "./queue/port";
 import { openDatabase, RelationalDatabase } from "./relational";
 import { describeChannels } from "./channels/describe";
+import { loadSigningKeys, SigningKeys } from "../auth/keys";
 
 /**
  * The node's infrastructure: one adapter per port, chosen from configuration
@@ -23,6 +24,7 @@ export class Infrastructure {
   readonly kv: KeyValueStore;
   readonly queues: QueueFactory;
   private readonly databases = new Map<string, Promise<RelationalDatabase>>();
+  private keys?: SigningKeys;
 
   constructor(
     readonly config: Config,
@@ -48,16 +50,42 @@ export class Infrastructure {
     return db;
   }
 
+  /** JWT keys, loaded (or generated outside production) on first use. */
+  signingKeys(log?: (msg: string) => void): SigningKeys {
+    this.keys ??= loadSigningKeys(this.config, log);
+    return this.keys;
+  }
+
   /** One entry per port, naming the adapter in use (no credentials). */
   describe(): PortStatus[] {
     const c = this.config;
     return [
-      { port: "relational", adapter: c.mysqlUrl ? "mysql" : "sqlite", target: c.mysqlUrl ? redact(c.mysqlUrl) : c.sqliteStorage ?? path.join(c.dataDir, "db") },
-      { port: "kv", adapter: this.kv.adapter, target: c.redisUrl ? redact(c.redisUrl) : "in-process" },
-      { port: "cache", adapter: c.redisUrl ? "redis" : "memory", target: c.redisUrl ? redact(c.redisUrl) : "in-process" },
-      { port: "queue", adapter: this.queues.adapter, target: c.redisUrl ? redact(c.redisUrl) : "in-process" },
+      {
+        port: "relational",
+        adapter: c.mysqlUrl ? "mysql" : "sqlite",
+        target: c.mysqlUrl ? redact(c.mysqlUrl) : (c.sqliteStorage ?? path.join(c.dataDir, "db")),
+      },
+      {
+        port: "kv",
+        adapter: this.kv.adapter,
+        target: c.redisUrl ? redact(c.redisUrl) : "in-process",
+      },
+      {
+        port: "cache",
+        adapter: c.redisUrl ? "redis" : "memory",
+        target: c.redisUrl ? redact(c.redisUrl) : "in-process",
+      },
+      {
+        port: "queue",
+        adapter: this.queues.adapter,
+        target: c.redisUrl ? redact(c.redisUrl) : "in-process",
+      },
       describeChannels(c),
-      { port: "transporter", adapter: c.transporter ? c.transporter.split(":")[0] : "none", target: c.transporter ? redact(c.transporter) : "single node" },
+      {
+        port: "transporter",
+        adapter: c.transporter ? c.transporter.split(":")[0] : "none",
+        target: c.transporter ? redact(c.transporter) : "single node",
+      },
     ];
   }
 
@@ -68,7 +96,9 @@ export class Infrastructure {
       relational: async () => {
         const opened = [...this.databases.values()];
         if (!opened.length) return true;
-        const results = await Promise.all(opened.map((p) => p.then((db) => db.ping()).catch(() => false)));
+        const results = await Promise.all(
+          opened.map((p) => p.then((db) => db.ping()).catch(() => false)),
+        );
         return results.every(Boolean);
       },
       kv: () => this.kv.ping(),
@@ -76,7 +106,10 @@ export class Infrastructure {
       queue: () => this.queues.ping(),
     };
     return Promise.all(
-      ports.map(async (p) => ({ ...p, ok: probes[p.port] ? await withTimeout(probes[p.port](), 2000) : true })),
+      ports.map(async (p) => ({
+        ...p,
+        ok: probes[p.port] ? await withTimeout(probes[p.port](), 2000) : true,
+      })),
     );
   }
 
@@ -145,6 +178,9 @@ export function attachInfrastructure(broker: ServiceBroker, infra: Infrastructur
 
 export function infrastructureOf(broker: ServiceBroker): Infrastructure {
   const infra = registry.get(broker);
-  if (!infra) throw new Error("No infrastructure attached to this broker: build it with buildBrokerOptions()");
+  if (!infra)
+    throw new Error(
+      "No infrastructure attached to this broker: build it with buildBrokerOptions()",
+    );
   return infra;
 }

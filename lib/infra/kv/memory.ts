@@ -23,7 +23,10 @@ export class MemoryKeyValueStore implements KeyValueStore {
   }
 
   async set(key: string, value: string, ttlMs?: number): Promise<void> {
-    this.entries.set(this.prefix + key, { value, expiresAt: ttlMs ? Date.now() + ttlMs : Infinity });
+    this.entries.set(this.prefix + key, {
+      value,
+      expiresAt: ttlMs ? Date.now() + ttlMs : Infinity,
+    });
   }
 
   async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {

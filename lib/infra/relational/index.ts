@@ -13,7 +13,7 @@ import { SequelizeStorage, Umzug } from "umzug";
  */
 
 export interface Migration {
-  /** Unique, sortable name, e.g. "0001-create-users". */
+  /** Unique within the service, e.g. "users-0001-create-users"; applied in list order. */
   name: string;
   up(qi: QueryInterface, sequelize: Sequelize): Promise<void>;
   down?(qi: QueryInterface, sequelize: Sequelize): Promise<void>;
@@ -23,7 +23,7 @@ export interface RelationalDatabase {
   readonly service: string;
   readonly adapter: "mysql" | "sqlite";
   readonly sequelize: Sequelize;
-  /** Applies pending migrations in name order, once across concurrent nodes. */
+  /** Applies pending migrations in the order given, once across concurrent nodes. */
   migrate(migrations: Migration[]): Promise<string[]>;
   /** Runs fn in a transaction; rolls back if it throws. */
   transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
@@ -41,7 +41,10 @@ export interface RelationalOptions {
   logging?: (sql: string) => void;
 }
 
-export async function openDatabase(service: string, opts: RelationalOptions): Promise<RelationalDatabase> {
+export async function openDatabase(
+  service: string,
+  opts: RelationalOptions,
+): Promise<RelationalDatabase> {
   const sequelize = opts.mysqlUrl
     ? await openMysql(service, opts.mysqlUrl, opts.perServiceDatabase, opts.logging)
     : openSqlite(service, opts.sqliteStorage, opts.logging);
@@ -56,11 +59,15 @@ async function openMysql(
 ): Promise<Sequelize> {
   const parsed = new URL(url);
   const baseDb = decodeURIComponent(parsed.pathname.replace(/^\//, "")) || "commerce";
-  const database = perServiceDatabase ? `${baseDb}_${service.replace(/[^a-zA-Z0-9]/g, "_")}` : baseDb;
+  const database = perServiceDatabase
+    ? `${baseDb}_${service.replace(/[^a-zA-Z0-9]/g, "_")}`
+    : baseDb;
   if (perServiceDatabase) {
     const admin = new Sequelize(withDatabase(parsed, ""), { dialect: "mysql", logging: false });
     try {
-      await admin.query(`CREATE DATABASE IF NOT EXISTS \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+      await admin.query(
+        `CREATE DATABASE IF NOT EXISTS \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
+      );
     } finally {
       await admin.close();
     }
@@ -113,13 +120,13 @@ class SequelizeDatabase implements RelationalDatabase {
       await this.sequelize.query("PRAGMA foreign_keys = ON");
     }
     const umzug = new Umzug({
-      migrations: [...migrations]
-        .sort((a, b) => a.name.localeCompare(b.name))
-        .map((m) => ({
-          name: m.name,
-          up: () => m.up(this.sequelize.getQueryInterface(), this.sequelize),
-          down: m.down ? () => m.down!(this.sequelize.getQueryInterface(), this.sequelize) : undefined,
-        })),
+      migrations: migrations.map((m) => ({
+        name: m.name,
+        up: () => m.up(this.sequelize.getQueryInterface(), this.sequelize),
+        down: m.down
+          ? () => m.down!(this.sequelize.getQueryInterface(), this.sequelize)
+          : undefined,
+      })),
       storage: new SequelizeStorage({ sequelize: this.sequelize, tableName: "schema_migrations" }),
       logger: undefined,
     });
@@ -132,14 +139,17 @@ class SequelizeDatabase implements RelationalDatabase {
     const lockName = `migrate:${this.service}`;
     const conn = await this.sequelize.connectionManager.getConnection({ type: "write" });
     try {
-      const [rows] = (await (conn as unknown as MysqlConnection).promise().query("SELECT GET_LOCK(?, 60) AS got", [lockName])) as [
-        { got: number }[],
-      ];
-      if (rows[0]?.got !== 1) throw new Error(`Could not take the migration lock for ${this.service}`);
+      const [rows] = (await (conn as unknown as MysqlConnection)
+        .promise()
+        .query("SELECT GET_LOCK(?, 60) AS got", [lockName])) as [{ got: number }[]];
+      if (rows[0]?.got !== 1)
+        throw new Error(`Could not take the migration lock for ${this.service}`);
       try {
         return await fn();
       } finally {
-        await (conn as unknown as MysqlConnection).promise().query("SELECT RELEASE_LOCK(?)", [lockName]);
+        await (conn as unknown as MysqlConnection)
+          .promise()
+          .query("SELECT RELEASE_LOCK(?)", [lockName]);
       }
     } finally {
       this.sequelize.connectionManager.releaseConnection(conn);
