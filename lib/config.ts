@@ -232,6 +232,55 @@ export const CONFIG_KEYS = {
     int,
     3000,
   ),
+
+  channelsPrefix: key(
+    "CHANNELS_PREFIX",
+    "Namespace of every channel name on the wire (`<prefix>.orders.events`); deployments or test runs sharing a server use different ones.",
+    str,
+    "commerce",
+  ),
+  channelsAckWaitMs: key(
+    "CHANNELS_ACK_WAIT_MS",
+    "Redis Streams and NATS: a delivered message not acknowledged within this time is delivered again (on Redis also the delay before a failed message is retried). Keep it above the slowest handler.",
+    int,
+    30_000,
+  ),
+  channelsPollIntervalMs: key(
+    "CHANNELS_POLL_INTERVAL_MS",
+    "Redis Streams: how often pending messages are checked for redelivery and for moving to <topic>.dlq.",
+    int,
+    1000,
+  ),
+  kafkaSsl: key(
+    "KAFKA_SSL",
+    "true: connect to the Kafka brokers of CHANNELS_URL over TLS.",
+    (raw, name) => oneOf("true", "false")(raw, name) === "true",
+    false,
+  ),
+  kafkaSslRejectUnauthorized: key(
+    "KAFKA_SSL_REJECT_UNAUTHORIZED",
+    "false accepts a Kafka broker certificate that does not verify (never in production).",
+    (raw, name) => oneOf("true", "false")(raw, name) === "true",
+    true,
+  ),
+  kafkaSaslMechanism: key(
+    "KAFKA_SASL_MECHANISM",
+    "plain, scram-sha-256 or scram-sha-512 to authenticate to Kafka with KAFKA_SASL_USERNAME / KAFKA_SASL_PASSWORD. Unset: no SASL.",
+    oneOf("plain", "scram-sha-256", "scram-sha-512"),
+    undefined as "plain" | "scram-sha-256" | "scram-sha-512" | undefined,
+  ),
+  kafkaSaslUsername: key(
+    "KAFKA_SASL_USERNAME",
+    "Kafka SASL user name.",
+    optionalStr,
+    undefined as string | undefined,
+  ),
+  kafkaSaslPassword: key(
+    "KAFKA_SASL_PASSWORD",
+    "Kafka SASL password (no default).",
+    optionalStr,
+    undefined as string | undefined,
+  ),
 } as const;
 
 type Keys = typeof CONFIG_KEYS;

@@ -25,7 +25,10 @@ export function adaptersFor<N extends ServerName>(...names: N[]): ("embedded" | 
   const out: ("embedded" | N)[] = ["embedded"];
   for (const name of names) {
     if (servers[name]) out.push(name);
-    else if (onCi) throw new Error(`CI needs TEST_${name.toUpperCase()}_URL: this suite runs against real ${name}`);
+    else if (onCi)
+      throw new Error(
+        `CI needs TEST_${name.toUpperCase()}_URL: this suite runs against real ${name}`,
+      );
   }
   return out;
 }
@@ -33,7 +36,10 @@ export function adaptersFor<N extends ServerName>(...names: N[]): ("embedded" | 
 /** Like adaptersFor, for a suite that only makes sense on a real server. */
 export function serverAvailable(name: ServerName): boolean {
   if (servers[name]) return true;
-  if (onCi) throw new Error(`CI needs TEST_${name.toUpperCase()}_URL: this suite runs against real ${name}`);
+  if (onCi)
+    throw new Error(
+      `CI needs TEST_${name.toUpperCase()}_URL: this suite runs against real ${name}`,
+    );
   return false;
 }
 
@@ -55,7 +61,10 @@ export async function dropMysqlDatabases(mysqlUrl: string): Promise<void> {
   url.pathname = "/";
   const admin = new Sequelize(url.toString(), { dialect: "mysql", logging: false });
   try {
-    const [rows] = (await admin.query(`SHOW DATABASES LIKE '${base}%'`)) as [Record<string, string>[], unknown];
+    const [rows] = (await admin.query(`SHOW DATABASES LIKE '${base}%'`)) as [
+      Record<string, string>[],
+      unknown,
+    ];
     for (const row of rows) {
       const name = Object.values(row)[0];
       await admin.query(`DROP DATABASE IF EXISTS \`${name}\``);

@@ -18,7 +18,9 @@ describe("configuration", () => {
 
   it("lets a service have its own database URL", () => {
     const config = loadConfig({ MYSQL_URL: "mysql://a/shared" });
-    expect(mysqlUrlFor("users", config, { USERS_MYSQL_URL: "mysql://b/users" })).toBe("mysql://b/users");
+    expect(mysqlUrlFor("users", config, { USERS_MYSQL_URL: "mysql://b/users" })).toBe(
+      "mysql://b/users",
+    );
     expect(mysqlUrlFor("orders", config, {})).toBe("mysql://a/shared");
   });
 });

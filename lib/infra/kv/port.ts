@@ -19,7 +19,7 @@ export interface CounterValue {
 export interface KeyValueStore {
   readonly adapter: "redis" | "memory";
   get(key: string): Promise<string | null>;
-  /** Sets a value; with ttlMs it expires. */
+  /** Sets a value; with ttlMs (> 0) it expires, without (or 0) it does not. */
   set(key: string, value: string, ttlMs?: number): Promise<void>;
   /** Sets only when the key does not exist; true when this call set it. */
   setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean>;
@@ -28,7 +28,10 @@ export interface KeyValueStore {
   increment(key: string, windowMs: number): Promise<CounterValue>;
   /** Tries once to take an exclusive lock for ttlMs; null when another holder has it. */
   tryLock(key: string, ttlMs: number): Promise<Lock | null>;
-  /** Takes the lock (waiting up to waitMs), runs fn, releases. Throws when the lock can't be had. */
+  /**
+   * Takes the lock (waiting up to waitMs, default 5000), runs fn, releases. Throws when the lock
+   * can't be had. fn must finish within ttlMs: the lock is not extended.
+   */
   withLock<T>(key: string, ttlMs: number, fn: () => Promise<T>, waitMs?: number): Promise<T>;
   /** True when the backing store answers. */
   ping(): Promise<boolean>;

@@ -5,7 +5,10 @@
  * otherwise.
  */
 export interface JobOptions {
-  /** De-duplication id: adding a job whose id exists (waiting, active, completed or failed) is a no-op. */
+  /**
+   * De-duplication id: adding a job whose id exists (waiting, active, completed or failed) is a
+   * no-op. BullMQ's rules apply to both adapters: not an integer-looking string, no ":".
+   */
   jobId?: string;
   /** Total attempts including the first (default 5). */
   attempts?: number;
@@ -15,6 +18,7 @@ export interface JobOptions {
   delayMs?: number;
 }
 
+/** Job data travels as JSON (a Date arrives as a string), in both adapters. */
 export interface Job<T = unknown> {
   id: string;
   name: string;
@@ -43,9 +47,9 @@ export interface JobQueue<T = unknown> {
   readonly adapter: "bullmq" | "memory";
   add(name: string, data: T, opts?: JobOptions): Promise<{ id: string }>;
   /** Starts consuming. A handler that throws is retried with exponential backoff, then kept as failed. */
-  process(handler: JobHandler<T>, opts?: { concurrency?: number }): void;
+  process(handler: JobHandler<T>, opts?: { concurrency?: number }): void; // once per queue
   counts(): Promise<QueueCounts>;
-  /** Jobs that used up their attempts (the dead-job list), newest first. */
+  /** Jobs that used up their attempts (the dead-job list), newest first (default limit 50). */
   failed(limit?: number): Promise<FailedJob<T>[]>;
   /** Moves failed jobs (one id, or all) back to waiting with fresh attempts; returns how many. */
   retryFailed(jobId?: string): Promise<number>;

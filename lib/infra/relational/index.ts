@@ -1,4 +1,5 @@
 import fs from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { QueryInterface, Sequelize, Transaction } from "sequelize";
 import { SequelizeStorage, Umzug } from "umzug";
@@ -25,7 +26,7 @@ export interface RelationalDatabase {
   readonly sequelize: Sequelize;
   /** Applies pending migrations in the order given, once across concurrent nodes. */
   migrate(migrations: Migration[]): Promise<string[]>;
-  /** Runs fn in a transaction; rolls back if it throws. */
+  /** Runs fn in a transaction; rolls back if it throws. Do not nest: on SQLite they run one at a time. */
   transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
@@ -88,25 +89,67 @@ function withDatabase(url: URL, database: string): string {
   return copy.toString();
 }
 
+/**
+ * SQLite through Sequelize: a file, because Sequelize gives each transaction
+ * its own connection only for files (a ":memory:" database is one shared
+ * connection, where concurrent transactions collide and a stray write joins
+ * whichever transaction is open). ":memory:" therefore means a private
+ * temporary file, deleted on close. Transactions are IMMEDIATE (they take the
+ * write lock at BEGIN, so two writers can't deadlock on a lock upgrade) and
+ * queue in process (see SequelizeDatabase.transaction): waiting in SQLite's
+ * busy handler would park libuv's few worker threads while the lock holder
+ * needs one to commit. A write outside a transaction waits for the lock.
+ */
 function openSqlite(service: string, storage: string, logging?: (sql: string) => void): Sequelize {
-  let file = ":memory:";
-  if (storage !== ":memory:") {
-    fs.mkdirSync(storage, { recursive: true });
-    file = path.join(storage, `${service}.sqlite`);
-  }
+  const temporary = storage === ":memory:";
+  const dir = temporary ? fs.mkdtempSync(path.join(os.tmpdir(), `commerce-${service}-`)) : storage;
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${service}.sqlite`);
   const sequelize = new Sequelize({
     dialect: "sqlite",
     storage: file,
     logging: logging ?? false,
-    // One connection: SQLite serialises writers anyway, and a private :memory:
-    // database exists per connection.
-    pool: { max: 1, min: 1, idle: Infinity },
+    transactionType: Transaction.TYPES.IMMEDIATE,
     retry: { max: 10, match: [/SQLITE_BUSY/] },
   });
+  configureEachConnection(sequelize, (conn) => conn.configure("busyTimeout", 10_000));
+  if (temporary) {
+    const close = sequelize.close.bind(sequelize);
+    sequelize.close = async () => {
+      await close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    };
+  }
   return sequelize;
 }
 
+interface SqliteConnection {
+  configure(option: "busyTimeout", value: number): void;
+}
+
+/** Sequelize's SQLite connection manager has no connect hook; wrap the call that opens connections. */
+function configureEachConnection(
+  sequelize: Sequelize,
+  configure: (conn: SqliteConnection) => void,
+): void {
+  const manager = sequelize.connectionManager as unknown as {
+    getConnection(options?: unknown): Promise<SqliteConnection>;
+  };
+  const seen = new WeakSet<SqliteConnection>();
+  const getConnection = manager.getConnection.bind(manager);
+  manager.getConnection = async (options?: unknown) => {
+    const conn = await getConnection(options);
+    if (!seen.has(conn)) {
+      configure(conn);
+      seen.add(conn);
+    }
+    return conn;
+  };
+}
+
 class SequelizeDatabase implements RelationalDatabase {
+  private sqliteWriters: Promise<void> = Promise.resolve();
+
   constructor(
     readonly service: string,
     readonly adapter: "mysql" | "sqlite",
@@ -156,8 +199,32 @@ class SequelizeDatabase implements RelationalDatabase {
     }
   }
 
+  /**
+   * Use this, not sequelize.transaction. On SQLite one transaction runs at a
+   * time (the file has one writer anyway). On MySQL a transaction InnoDB picks
+   * as a deadlock victim was rolled back whole, so it is run again from the
+   * start (fn must keep its effects inside tx).
+   */
   transaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
-    return this.sequelize.transaction((tx) => fn(tx));
+    if (this.adapter !== "sqlite")
+      return this.withDeadlockRetry(() => this.sequelize.transaction(fn));
+    const run = () => this.sequelize.transaction((tx) => fn(tx));
+    const result = this.sqliteWriters.then(run, run);
+    this.sqliteWriters = result.then(
+      () => undefined,
+      () => undefined,
+    );
+    return result;
+  }
+
+  private async withDeadlockRetry<T>(run: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run();
+      } catch (err) {
+        if (attempt >= DEADLOCK_ATTEMPTS || !isDeadlock(err)) throw err;
+      }
+    }
   }
 
   async ping(): Promise<boolean> {
@@ -172,6 +239,13 @@ class SequelizeDatabase implements RelationalDatabase {
   async close(): Promise<void> {
     await this.sequelize.close();
   }
+}
+
+const DEADLOCK_ATTEMPTS = 3;
+
+function isDeadlock(err: unknown): boolean {
+  const cause = (err as { parent?: { code?: unknown; errno?: unknown } }).parent;
+  return cause?.code === "ER_LOCK_DEADLOCK" || cause?.errno === 1213;
 }
 
 interface MysqlConnection {

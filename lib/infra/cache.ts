@@ -1,0 +1,26 @@
+import type { CacherConfig } from "moleculer";
+import { Config } from "../config";
+
+/** Seconds a cached action result lives unless the action sets its own ttl. */
+const CACHE_TTL_SEC = 300;
+
+/**
+ * The broker's `cacher` option: Moleculer's Redis cacher (ioredis) when REDIS_URL is set,
+ * so every node shares one cache; its memory cacher otherwise. Memory entries are cloned so
+ * a caller mutating a result cannot change what the next caller gets.
+ */
+export function cacherOptions(config: Config): CacherConfig {
+  if (config.redisUrl) {
+    return {
+      type: "Redis",
+      // The cacher appends "-" to the prefix: keys read "<REDIS_PREFIX>cache-<action>:<hash>".
+      // `redis` goes to `new Redis(...)`, which takes a URL string; the typings only say object.
+      options: {
+        prefix: `${config.redisPrefix}cache`,
+        ttl: CACHE_TTL_SEC,
+        redis: config.redisUrl as unknown as Record<string, unknown>,
+      },
+    };
+  }
+  return { type: "Memory", options: { ttl: CACHE_TTL_SEC, clone: true } };
+}

@@ -1,0 +1,149 @@
+import { randomUUID } from "node:crypto";
+import Redis, { RedisOptions } from "ioredis";
+import { CounterValue, KeyValueStore, Lock } from "./port";
+
+/** Longest ping() may take before it reports the store as down. */
+const PING_TIMEOUT_MS = 2000;
+
+// Starts the window on the first hit (or heals a counter that somehow lost its TTL) and
+// returns the count with the time left, all in one round trip so concurrent callers agree.
+const INCREMENT = `
+local count = redis.call("INCR", KEYS[1])
+local ttl = redis.call("PTTL", KEYS[1])
+if ttl < 0 then
+  redis.call("PEXPIRE", KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}`;
+
+// Deletes the lock only while it still holds our token: an expired lock taken over by
+// another holder must not be released by the old one.
+const RELEASE = `
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+  return redis.call("DEL", KEYS[1])
+end
+return 0`;
+
+/** Key-value store on Redis (ioredis). Same contract as MemoryKeyValueStore. */
+export class RedisKeyValueStore implements KeyValueStore {
+  readonly adapter = "redis" as const;
+  private readonly redis: Redis;
+
+  constructor(
+    url: string,
+    private readonly prefix: string,
+    redisOptions: RedisOptions = {},
+  ) {
+    this.redis = new Redis(url, {
+      // Bounded: while Redis is down a command fails after a few reconnect attempts instead
+      // of waiting forever; ioredis itself keeps reconnecting in the background.
+      maxRetriesPerRequest: 2,
+      connectTimeout: 5000,
+      ...redisOptions,
+    });
+    reportOncePerOutage(this.redis, "key-value store");
+  }
+
+  async get(key: string): Promise<string | null> {
+    return this.redis.get(this.prefix + key);
+  }
+
+  async set(key: string, value: string, ttlMs?: number): Promise<void> {
+    // Like the memory store, a missing or zero TTL means "no expiry" (and clears an old one).
+    if (ttlMs) await this.redis.set(this.prefix + key, value, "PX", ttlMs);
+    else await this.redis.set(this.prefix + key, value);
+  }
+
+  async setIfAbsent(key: string, value: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.set(this.prefix + key, value, "PX", ttlMs, "NX")) === "OK";
+  }
+
+  async del(key: string): Promise<void> {
+    await this.redis.del(this.prefix + key);
+  }
+
+  async increment(key: string, windowMs: number): Promise<CounterValue> {
+    const [count, ttlMs] = (await this.redis.eval(INCREMENT, 1, this.prefix + key, windowMs)) as [
+      number,
+      number,
+    ];
+    return { count, ttlMs };
+  }
+
+  async tryLock(key: string, ttlMs: number): Promise<Lock | null> {
+    const token = randomUUID();
+    const lockKey = `${this.prefix}lock:${key}`;
+    const taken = await this.redis.set(lockKey, token, "PX", ttlMs, "NX");
+    if (taken !== "OK") return null;
+    return {
+      key,
+      release: async () => {
+        await this.redis.eval(RELEASE, 1, lockKey, token);
+      },
+    };
+  }
+
+  async withLock<T>(key: string, ttlMs: number, fn: () => Promise<T>, waitMs = 5000): Promise<T> {
+    const deadline = Date.now() + waitMs;
+    for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+      const lock = await this.tryLock(key, ttlMs);
+      if (lock) {
+        try {
+          return await fn();
+        } finally {
+          await lock.release();
+        }
+      }
+      if (Date.now() + delay > deadline) throw new Error(`Lock "${key}" is held elsewhere`);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+
+  async ping(): Promise<boolean> {
+    return pingWithin(this.redis, PING_TIMEOUT_MS);
+  }
+
+  async close(): Promise<void> {
+    await closeClient(this.redis);
+  }
+}
+
+/** True when Redis answers PING within `ms`; never throws. */
+export async function pingWithin(client: Redis, ms: number): Promise<boolean> {
+  if (client.status === "end") return false;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  try {
+    const pong = client.ping().then(
+      (reply) => reply === "PONG",
+      () => false,
+    );
+    return await Promise.race([pong, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Quits politely when connected; otherwise drops the connection (QUIT would queue until Redis is back). */
+export async function closeClient(client: Redis): Promise<void> {
+  if (client.status === "end") return;
+  if (client.status !== "ready") {
+    client.disconnect();
+    return;
+  }
+  await client.quit().catch(() => client.disconnect());
+}
+
+/**
+ * ioredis emits an error on every failed reconnect attempt; log the first of each outage
+ * only. Callers see failures as rejected commands and readiness as ping().
+ */
+export function reportOncePerOutage(client: Redis, what: string): void {
+  let reported = false;
+  client.on("ready", () => (reported = false));
+  client.on("error", (err: Error) => {
+    if (reported) return;
+    reported = true;
+    console.warn(`Redis ${what}: ${err.message} (reconnecting)`);
+  });
+}

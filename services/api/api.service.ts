@@ -1,0 +1,203 @@
+import type { KeyObject } from "node:crypto";
+import type { Server } from "node:http";
+import type { Context, Service, ServiceSchema } from "moleculer";
+import ApiGateway from "moleculer-web";
+import type { ApiSettingsSchema, GatewayResponse, IncomingRequest } from "moleculer-web";
+import { verifyAccessToken } from "../../lib/auth/jwt";
+import type { RequestMeta } from "../../lib/auth/meta";
+import type { Config } from "../../lib/config";
+import { infrastructureOf } from "../../lib/infra";
+import { authLevelOf, authorize as checkAccess, TokenVerifier } from "./auth";
+import { readiness } from "./health";
+import { buildOpenApiDocument, JsonSchema, RouteDoc } from "./openapi";
+import { requestIdFrom } from "./request-id";
+import { API_PREFIX, buildRoutes } from "./routes";
+import { sendEnvelope } from "./send-error";
+
+/**
+ * The API gateway (moleculer-web): /api/v1 routes generated from the `rest`
+ * property of the exposed services' actions, JWT auth from each action's
+ * `auth` property, rate limits, request ids, the error envelope, OpenAPI +
+ * docs page and health probes. This file is the Moleculer glue; the rules
+ * live in the modules beside it.
+ */
+export { API_PREFIX };
+
+/**
+ * The domain services routed under /api/v1, and awaited by readiness (on this
+ * node or another). A new domain service adds its name here.
+ */
+export const DOMAIN_SERVICES = ["users"] as const;
+
+export interface ApiServiceOptions {
+  /** Services whose `rest` actions are exposed, and whose presence readiness checks. */
+  services?: readonly string[];
+}
+
+/** moleculer-web's alias objects, as far as the OpenAPI builder reads them. */
+interface AliasInfo {
+  route: { path: string };
+  method: string;
+  fullPath: string;
+  action: string | null;
+}
+
+interface Locals {
+  server: Server;
+  routes: { opts: { autoAliases?: boolean } }[];
+  aliases: AliasInfo[];
+  verifyToken: TokenVerifier;
+  openApiCache?: JsonSchema;
+}
+
+interface Methods {
+  regenerateAutoAliases(route: Locals["routes"][number]): void;
+  sendError(req: IncomingRequest, res: GatewayResponse, err: unknown): void;
+  logResponse(req: IncomingRequest, res: GatewayResponse): void;
+}
+
+type ApiService = Service<ApiSettingsSchema> & Locals & Methods;
+
+type Schema = ServiceSchema<ApiSettingsSchema, Methods, Locals>;
+
+export function createApiService(options: ApiServiceOptions = {}): Schema {
+  const services = options.services ?? DOMAIN_SERVICES;
+  // `merged` is a Moleculer lifecycle hook its typings leave out.
+  const schema: Schema & { merged(this: Service, schema: Schema): void } = {
+    name: "api",
+    mixins: [ApiGateway],
+
+    settings: {
+      // The convention every service follows: paths in `rest` are relative to /api/v1.
+      rest: "/",
+      // Bodies carry passwords and tokens: never logged.
+      logRequestParams: null,
+      logResponseData: null,
+      logRouteRegistration: "debug",
+      // The client's X-Request-ID (when sane) becomes the requestID of the whole call chain.
+      // (moleculer-web also takes a function here; its typings only say object.)
+      rootCallOptions: ((options: { requestID?: string }, req: IncomingRequest) => {
+        options.requestID = requestIdFrom(req.headers["x-request-id"]);
+      }) as unknown as ApiSettingsSchema["rootCallOptions"],
+      onError(req, res, err) {
+        sendEnvelope(req.$service as ApiService, req, res as GatewayResponse, err);
+      },
+    },
+
+    // Settings that depend on the node's configuration are filled in once the broker is known.
+    merged(this: Service, schema: Schema) {
+      const infra = infrastructureOf(this.broker);
+      const logger = this.broker.getLogger("api", { svc: "api" });
+      Object.assign(schema.settings!, {
+        port: infra.config.port,
+        ip: infra.config.host,
+        routes: buildRoutes(infra, services, logger),
+      });
+    },
+
+    actions: {
+      health: {
+        rest: "GET /health",
+        auth: "public",
+        openapi: { summary: "Liveness probe", tags: ["health"], response: { status: "ok" } },
+        handler: () => ({ status: "ok" }),
+      },
+      ready: {
+        rest: "GET /health/ready",
+        auth: "public",
+        openapi: {
+          summary: "Readiness: ports answer, routed services registered",
+          tags: ["health"],
+        },
+        async handler(ctx: Context<unknown, RequestMeta>) {
+          const registered = this.broker.registry
+            .getServiceList({ onlyAvailable: true })
+            .map((s: { name: string }) => s.name);
+          const ports = await infrastructureOf(this.broker).check();
+          const result = readiness(ports, services, new Set(registered));
+          if (result.status !== "ok") ctx.meta.$statusCode = 503;
+          return result;
+        },
+      },
+      openapi: {
+        rest: "GET /openapi.json",
+        auth: "public",
+        openapi: { summary: "This document", tags: ["docs"] },
+        handler() {
+          this.openApiCache ??= openApiDocument(this);
+          return this.openApiCache;
+        },
+      },
+    },
+
+    events: {
+      // moleculer-web regenerates routes 500 ms after `$services.changed`; at start that would
+      // leave the routes of this node's own services missing for a moment, so do it at once.
+      "$broker.started"() {
+        for (const route of this.routes)
+          if (route.opts.autoAliases) this.regenerateAutoAliases(route);
+        this.openApiCache = undefined;
+      },
+      // Routes change with the registry; the aliases are regenerated (debounced) after it.
+      "$services.changed"() {
+        this.openApiCache = undefined;
+      },
+      "$api.aliases.regenerated"() {
+        this.openApiCache = undefined;
+      },
+    },
+
+    methods: {
+      /** moleculer-web's `authorization: true` hook: runs once the action is resolved. */
+      authorize(ctx: Context<unknown, RequestMeta>, _route: unknown, req: IncomingRequest) {
+        const user = checkAccess(
+          authLevelOf(req.$action),
+          req.headers.authorization,
+          this.verifyToken,
+        );
+        if (user) ctx.meta.user = user;
+      },
+      /** Replaces moleculer-web's, which logs without the request id; sendEnvelope logs. */
+      errorHandler(req: IncomingRequest, res: GatewayResponse, err: unknown) {
+        this.sendError(req, res, err);
+      },
+    },
+
+    created() {
+      const infra = infrastructureOf(this.broker);
+      // Loaded here so a gateway without its key fails at start, not on the first request.
+      const { publicKey } = infra.signingKeys((msg) => this.logger.warn(msg));
+      this.verifyToken = tokenVerifier(publicKey, infra.config);
+    },
+  };
+  return schema;
+}
+
+function tokenVerifier(publicKey: KeyObject, config: Config): TokenVerifier {
+  const expected = { issuer: config.jwtIssuer, audience: config.jwtAudience };
+  return (token) => verifyAccessToken(token, publicKey, expected);
+}
+
+/** The OpenAPI document of what the /api/v1 route serves right now. */
+function openApiDocument(svc: ApiService): JsonSchema {
+  const actions = new Map(
+    svc.broker.registry.getActionList({}).map((a) => [a.name, a.action ?? {}] as const),
+  );
+  const routes: RouteDoc[] = [];
+  for (const alias of svc.aliases) {
+    const action = alias.action ? actions.get(alias.action) : undefined;
+    if (alias.route.path !== API_PREFIX || !alias.action || !action) continue;
+    routes.push({
+      method: alias.method,
+      path: alias.fullPath.slice(API_PREFIX.length) || "/",
+      action: { ...action, name: alias.action },
+    });
+  }
+  return buildOpenApiDocument(routes, {
+    title: "Moleculer Commerce API",
+    version: "1",
+    serverUrl: API_PREFIX,
+  });
+}
+
+export default createApiService();

@@ -1,0 +1,173 @@
+import { QueryTypes } from "sequelize";
+import { openDatabase, RelationalDatabase } from "../../lib/infra/relational";
+import { Outbox, OutboxMessage, outboxMigrations, OutboxOptions } from "../../lib/messaging/outbox";
+import { Topics } from "../../lib/messaging/topics";
+import { sleep, waitFor } from "../helpers/wait";
+
+/** The relay and sweeper on an in-memory SQLite database, with a fake channel. */
+describe("outbox relay", () => {
+  let db: RelationalDatabase;
+  let published: OutboxMessage[];
+  const outboxes: Outbox[] = [];
+  const silent = { debug() {}, info() {}, warn() {}, error() {} };
+
+  function outbox(overrides: Partial<OutboxOptions> = {}): Outbox {
+    const o = new Outbox({
+      db,
+      service: "orders",
+      logger: silent,
+      sweepIntervalMs: 60_000,
+      sweepAgeMs: 0,
+      publish: async (m) => {
+        published.push(m);
+      },
+      ...overrides,
+    });
+    outboxes.push(o);
+    return o;
+  }
+
+  const message = (aggregateId: string, n: number) => ({
+    topic: Topics.OrdersEvents,
+    type: "OrderCreated",
+    aggregateId,
+    payload: { n },
+  });
+  const ns = () => published.map((m) => (m.envelope.payload as { n: number }).n);
+
+  beforeEach(async () => {
+    db = await openDatabase("orders", { sqliteStorage: ":memory:", perServiceDatabase: false });
+    await db.migrate(outboxMigrations);
+    published = [];
+  });
+
+  afterEach(async () => {
+    await Promise.all(outboxes.splice(0).map((o) => o.stop()));
+    await db.close();
+  });
+
+  it("publishes after commit with the headers of the calling context", async () => {
+    const o = outbox();
+    const id = await db.transaction((tx) =>
+      o.enqueue(
+        tx,
+        { ...message("o-1", 1), sagaId: "saga-1" },
+        {
+          requestID: "req-1",
+          meta: { messageId: "cause-1" },
+        },
+      ),
+    );
+    await waitFor(() => published.length === 1);
+    expect(published[0].headers).toMatchObject({
+      correlationId: "req-1",
+      causationId: "cause-1",
+      sagaId: "saga-1",
+      source: "orders",
+      messageId: id,
+    });
+    expect(published[0].envelope).toMatchObject({
+      id,
+      type: "OrderCreated",
+      aggregateId: "o-1",
+      version: 1,
+    });
+    await waitFor(async () => (await o.status()).unpublished === 0);
+  });
+
+  it("never publishes a rolled-back message", async () => {
+    const o = outbox();
+    await expect(
+      db.transaction(async (tx) => {
+        await o.enqueue(tx, message("o-1", 1));
+        throw new Error("no");
+      }),
+    ).rejects.toThrow("no");
+    await o.sweep();
+    expect(published).toEqual([]);
+    expect(await o.status()).toEqual({ unpublished: 0, oldestUnpublishedAgeMs: 0 });
+  });
+
+  it("counts a failed publish on the row and keeps later rows of the aggregate waiting", async () => {
+    let refused = new Set([1]);
+    const o = outbox({
+      publish: async (m) => {
+        const { n } = m.envelope.payload as { n: number };
+        if (refused.has(n)) throw new Error("broker unreachable");
+        published.push(m);
+      },
+    });
+    await db.transaction((tx) => o.enqueue(tx, message("o-1", 1)));
+    await waitFor(async () => {
+      const [row] = await db.sequelize.query<{ attempts: number; last_error: string }>(
+        "SELECT attempts, last_error FROM outbox_events",
+        { type: QueryTypes.SELECT },
+      );
+      return row?.attempts === 1 && row.last_error === "broker unreachable";
+    });
+
+    await db.transaction((tx) => o.enqueue(tx, message("o-1", 2)));
+    await db.transaction((tx) => o.enqueue(tx, message("o-2", 3)));
+    await waitFor(() => published.length === 1);
+    await sleep(20);
+    expect(ns()).toEqual([3]);
+    expect((await o.status()).unpublished).toBe(2);
+
+    refused = new Set();
+    await o.sweep();
+    expect(ns()).toEqual([3, 1, 2]);
+    expect((await o.status()).unpublished).toBe(0);
+  });
+
+  it("leaves a row a crashed relay published to the sweeper once its claim expires", async () => {
+    const crashing = outbox({
+      sweepAgeMs: 100,
+      afterPublish: () => {
+        throw new Error("crash");
+      },
+    });
+    await db.transaction((tx) => crashing.enqueue(tx, message("o-1", 1)));
+    await waitFor(() => published.length === 1);
+    await crashing.stop();
+
+    const survivor = outbox({ sweepAgeMs: 100 });
+    await survivor.sweep();
+    expect(published).toHaveLength(1); // still claimed by the dead relay
+    await sleep(120);
+    await survivor.sweep();
+    expect(ns()).toEqual([1, 1]);
+    expect((await survivor.status()).unpublished).toBe(0);
+  });
+
+  it("lets two sweepers share the backlog without publishing a row twice", async () => {
+    const writer = outbox();
+    await writer.stop(); // writes only: its relay is "down"
+    for (let n = 0; n < 30; n++) {
+      await db.transaction((tx) => writer.enqueue(tx, message(`o-${n % 6}`, n)));
+    }
+    const slowPublish = async (m: OutboxMessage) => {
+      await sleep(2);
+      published.push(m);
+    };
+    const a = outbox({ publish: slowPublish, claimTtlMs: 10_000 });
+    const b = outbox({ publish: slowPublish, claimTtlMs: 10_000 });
+    await Promise.all([a.sweep(), b.sweep(), a.sweep(), b.sweep()]);
+    await a.sweep();
+
+    expect([...ns()].sort((x, y) => x - y)).toEqual([...Array(30).keys()]);
+    for (let agg = 0; agg < 6; agg++) {
+      const order = ns().filter((n) => n % 6 === agg);
+      expect(order).toEqual([...order].sort((x, y) => x - y));
+    }
+  });
+
+  it("reports the backlog and its age", async () => {
+    const o = outbox();
+    await o.stop();
+    await db.transaction((tx) => o.enqueue(tx, message("o-1", 1)));
+    await sleep(20);
+    const status = await o.status();
+    expect(status.unpublished).toBe(1);
+    expect(status.oldestUnpublishedAgeMs).toBeGreaterThanOrEqual(20);
+  });
+});
