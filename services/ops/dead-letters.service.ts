@@ -9,12 +9,8 @@ import { AppError } from "../../lib/errors";
 import { originalHeaders, ReplayHeaders } from "../../lib/infra/channels/dead-letter-headers";
 import { ALL_TOPICS, dlqTopic } from "../../lib/messaging/topics";
 import { DatabaseMixin, DatabaseThis } from "../../mixins/database.mixin";
-import {
-  DeadLetter,
-  deadLetterMigrations,
-  DeadLetterStore,
-  DeadLetterSummary,
-} from "./dead-letter-store";
+import { serviceMigrations } from "../migrations";
+import { DeadLetter, DeadLetterStore, DeadLetterSummary } from "./dead-letter-store";
 
 /**
  * Dead letters (ARCHITECTURE §4, §9): consumes `<topic>.dlq` of every topic,
@@ -58,7 +54,7 @@ function dlqConsumer(topic: string): ChannelSchema<Service & Locals> {
 
 const DeadLettersService: ServiceSchema<ServiceSettingSchema, Record<string, never>, Locals> = {
   name: "deadletters",
-  mixins: [DatabaseMixin({ migrations: deadLetterMigrations })],
+  mixins: [DatabaseMixin({ migrations: serviceMigrations.deadletters })],
 
   channels: Object.fromEntries(ALL_TOPICS.map((topic) => [dlqTopic(topic), dlqConsumer(topic)])),
 

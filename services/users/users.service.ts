@@ -3,14 +3,13 @@ import { signAccessToken } from "../../lib/auth/jwt";
 import type { RequestMeta } from "../../lib/auth/meta";
 import { AppError } from "../../lib/errors";
 import { infrastructureOf } from "../../lib/infra";
-import { outboxMigrations } from "../../lib/messaging/outbox";
 import { DatabaseMixin, DatabaseThis } from "../../mixins/database.mixin";
 import { OutboxMixin } from "../../mixins/outbox.mixin";
 import { AuthUseCases } from "./auth.use-cases";
 import { BackgroundTasks } from "./background-tasks";
 import { LoginThrottle } from "./domain/login-throttle";
 import { warmUpPasswordHashing } from "./domain/passwords";
-import { usersMigrations } from "./migrations";
+import { serviceMigrations } from "../migrations";
 import { ProfileUseCases } from "./profile.use-cases";
 import { UserRepository } from "./user-repository";
 import type { UsersOutbox } from "./user-events";
@@ -49,7 +48,7 @@ function respondCreated(ctx: Ctx<unknown>, location: string): void {
 
 const UsersService: ServiceSchema<ServiceSettingSchema, Record<string, never>, UsersLocals> = {
   name: "users",
-  mixins: [DatabaseMixin({ migrations: [...outboxMigrations, ...usersMigrations] }), OutboxMixin()],
+  mixins: [DatabaseMixin({ migrations: serviceMigrations.users }), OutboxMixin()],
   settings: { rest: "/" },
 
   actions: {

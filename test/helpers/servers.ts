@@ -43,6 +43,15 @@ export function serverAvailable(name: ServerName): boolean {
   return false;
 }
 
+/**
+ * Like adaptersFor without "embedded": the named real servers that are
+ * configured, for a port that has no in-process adapter to compare with (a
+ * single-node broker has no transporter). On CI a missing server throws.
+ */
+export function realServersFor<N extends ServerName>(...names: N[]): N[] {
+  return names.filter((name) => serverAvailable(name));
+}
+
 export function uniqueName(prefix: string): string {
   return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
 }

@@ -1,0 +1,13 @@
+import type { Migration } from "../lib/infra/relational";
+import { outboxMigrations } from "../lib/messaging/outbox";
+import { deadLetterMigrations } from "./ops/dead-letter-store";
+import { usersMigrations } from "./users/migrations";
+
+/**
+ * Every service's migrations, in the order they apply. The services' own
+ * DatabaseMixin and `npm run migrate` read this one list.
+ */
+export const serviceMigrations: Record<string, Migration[]> = {
+  users: [...outboxMigrations, ...usersMigrations],
+  deadletters: deadLetterMigrations,
+};

@@ -1,0 +1,312 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { DataTypes, Model, ModelStatic, QueryTypes } from "sequelize";
+import { Migration, openDatabase, RelationalDatabase } from "../../lib/infra/relational";
+import { adaptersFor, dropMysqlDatabases, freshMysqlUrl, uniqueName } from "../helpers/servers";
+import { waitFor } from "../helpers/wait";
+
+/**
+ * The relational port (lib/infra/relational) against embedded SQLite and, when
+ * configured, MariaDB/MySQL: migrations, transactions and the concurrency rules
+ * services rely on (ARCHITECTURE §3).
+ */
+
+describe.each(adaptersFor("mysql"))("relational database contract (%s)", (adapter) => {
+  /** Per-service databases hang off this base and are dropped after the suite. */
+  const mysqlUrl = adapter === "mysql" ? freshMysqlUrl() : undefined;
+  /** Directories for "nodes" that share an embedded database. */
+  const dirs: string[] = [];
+  let opened: RelationalDatabase[] = [];
+
+  /**
+   * The service's database. `sharedDir` is where an embedded node keeps its
+   * files: two embedded nodes share a database only by sharing that directory
+   * (without it each gets a private temporary one). On MySQL, every node
+   * opening the same service shares `<base>_<service>`.
+   */
+  async function open(
+    service: string,
+    sharedDir?: string,
+    logging?: (sql: string) => void,
+  ): Promise<RelationalDatabase> {
+    const db = await openDatabase(
+      service,
+      mysqlUrl
+        ? { mysqlUrl, perServiceDatabase: true, sqliteStorage: "unused", logging }
+        : { sqliteStorage: sharedDir ?? ":memory:", perServiceDatabase: false, logging },
+    );
+    opened.push(db);
+    return db;
+  }
+
+  function tempDir(): string {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "relational-contract-"));
+    dirs.push(dir);
+    return dir;
+  }
+
+  afterEach(async () => {
+    // A second close of a database a test already closed is harmless here.
+    await Promise.allSettled(opened.map((db) => db.close()));
+    opened = [];
+  });
+
+  afterAll(async () => {
+    if (mysqlUrl) await dropMysqlDatabases(mysqlUrl);
+    for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const count = async (db: RelationalDatabase, table: string) =>
+    Number(
+      (
+        (await db.sequelize.query(`SELECT COUNT(*) AS n FROM ${table}`, {
+          plain: true,
+        })) as { n: number | string }
+      ).n,
+    );
+
+  describe("migrations", () => {
+    /** Migrations that record each `up` in `calls` and insert a row into `steps`. */
+    function recordingMigrations(names: string[], calls: string[]): Migration[] {
+      return names.map((name) => ({
+        name,
+        async up(qi) {
+          calls.push(name);
+          if (name === names[0])
+            await qi.createTable("steps", {
+              id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
+              migration: { type: DataTypes.STRING(100), allowNull: false },
+            });
+          await qi.bulkInsert("steps", [{ migration: name }]);
+        },
+      }));
+    }
+
+    it("applies migrations in list order, records them and does not apply them again", async () => {
+      const db = await open("ordered");
+      const calls: string[] = [];
+      // Names sort differently from the list: the list decides.
+      const names = ["0002-zeta", "0001-alpha", "0003-beta"];
+      const migrations = recordingMigrations(names, calls);
+
+      expect(await db.migrate(migrations)).toEqual(names);
+      expect(calls).toEqual(names);
+      const recorded = (await db.sequelize.query("SELECT name FROM schema_migrations", {
+        type: QueryTypes.SELECT,
+      })) as { name: string }[];
+      expect(recorded.map((r) => r.name).sort()).toEqual([...names].sort());
+
+      expect(await db.migrate(migrations)).toEqual([]);
+      expect(calls).toHaveLength(3);
+      expect(await count(db, "steps")).toBe(3);
+    });
+
+    it("applies a migration added later to the list, and only that one", async () => {
+      const db = await open("growing");
+      const calls: string[] = [];
+      const migrations = recordingMigrations(["0001-a", "0002-b", "0003-c"], calls);
+
+      expect(await db.migrate(migrations.slice(0, 2))).toEqual(["0001-a", "0002-b"]);
+      expect(await db.migrate(migrations)).toEqual(["0003-c"]);
+      expect(calls).toEqual(["0001-a", "0002-b", "0003-c"]);
+      expect(await count(db, "steps")).toBe(3);
+    });
+
+    // Known defect (see lib/infra/relational/index.ts, withMigrationLock): only
+    // MySQL takes a lock around migrate; two embedded nodes sharing a SQLite
+    // file both run every pending migration, and the second then fails on
+    // schema_migrations' unique name. Kept as an expected failure so it runs
+    // and turns red the day the lock exists (then make it a plain `it`).
+    const itMigratesOnce = adapter === "embedded" ? it.failing : it;
+    itMigratesOnce(
+      "two nodes migrating the same database at once apply each migration exactly once",
+      async () => {
+        const dir = tempDir();
+        const service = "shared";
+        const [nodeA, nodeB] = await Promise.all([open(service, dir), open(service, dir)]);
+        const names = ["0001-create", "0002-seed"];
+        let inFirst = 0;
+        const migrations: Migration[] = [
+          {
+            name: names[0],
+            async up(qi) {
+              await qi.createTable("seeded", {
+                id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
+                label: { type: DataTypes.STRING(20), allowNull: false },
+              });
+              // Rendezvous: if the other node can get here too, wait for it, so
+              // a missing lock shows every time rather than by luck. With the
+              // lock it never arrives and this gives up after 300 ms.
+              inFirst++;
+              await waitFor(() => inFirst >= 2, { timeoutMs: 300 }).catch(() => undefined);
+            },
+          },
+          {
+            name: names[1],
+            async up(qi) {
+              await qi.bulkInsert("seeded", [{ label: "seed" }]);
+            },
+          },
+        ];
+
+        const applied = await Promise.all([nodeA.migrate(migrations), nodeB.migrate(migrations)]);
+        expect(applied.flat().sort()).toEqual(names);
+        expect(applied.map((a) => a.length).sort()).toEqual([0, 2]);
+        expect(inFirst).toBe(1);
+        expect(await count(nodeA, "seeded")).toBe(1);
+        expect(await count(nodeB, "schema_migrations")).toBe(2);
+      },
+    );
+
+    it("gives each service its own database", async () => {
+      const dir = adapter === "embedded" ? tempDir() : undefined;
+      const db = await open("catalog-x", dir);
+      if (adapter === "mysql") {
+        const base = new URL(mysqlUrl!).pathname.slice(1);
+        const expected = `${base}_catalog_x`;
+        const current = (await db.sequelize.query("SELECT DATABASE() AS name", {
+          plain: true,
+        })) as { name: string };
+        expect(current.name).toBe(expected);
+        const [rows] = (await db.sequelize.query(`SHOW DATABASES LIKE '${expected}'`)) as [
+          Record<string, string>[],
+          unknown,
+        ];
+        expect(rows.map((r) => Object.values(r)[0])).toEqual([expected]);
+      } else {
+        expect(db.adapter).toBe("sqlite");
+        expect(await db.ping()).toBe(true); // the file is created on first use
+        expect(fs.existsSync(path.join(dir!, "catalog-x.sqlite"))).toBe(true);
+      }
+    });
+  });
+
+  describe("transactions", () => {
+    let db: RelationalDatabase;
+    let Counter: ModelStatic<Model<{ id: string; value: number }>>;
+    let sqls: string[];
+
+    beforeEach(async () => {
+      sqls = [];
+      db = await open(uniqueName("tx"), undefined, (sql) => sqls.push(sql));
+      await db.migrate([
+        {
+          name: "0001-counters",
+          up: async (qi) => {
+            await qi.createTable("counters", {
+              id: { type: DataTypes.STRING(20), primaryKey: true },
+              value: { type: DataTypes.INTEGER, allowNull: false },
+            });
+            await qi.bulkInsert("counters", [{ id: "c", value: 0 }]);
+          },
+        },
+      ]);
+      Counter = db.sequelize.define(
+        "Counter",
+        { id: { type: DataTypes.STRING(20), primaryKey: true }, value: DataTypes.INTEGER },
+        { tableName: "counters", timestamps: false },
+      );
+    });
+
+    const value = async (id = "c") =>
+      (
+        (await db.sequelize.query("SELECT value FROM counters WHERE id = ?", {
+          replacements: [id],
+          plain: true,
+        })) as { value: number } | null
+      )?.value;
+
+    it("commits a transaction and returns its result", async () => {
+      const result = await db.transaction(async (tx) => {
+        await db.sequelize.query("INSERT INTO counters (id, value) VALUES ('kept', 7)", {
+          transaction: tx,
+        });
+        return "done";
+      });
+      expect(result).toBe("done");
+      expect(await value("kept")).toBe(7);
+    });
+
+    it("rolls back a transaction that throws, and rethrows its error", async () => {
+      const failure = new Error("changed my mind");
+      await expect(
+        db.transaction(async (tx) => {
+          await db.sequelize.query("INSERT INTO counters (id, value) VALUES ('gone', 1)", {
+            transaction: tx,
+          });
+          await db.sequelize.query("UPDATE counters SET value = 99 WHERE id = 'c'", {
+            transaction: tx,
+          });
+          throw failure;
+        }),
+      ).rejects.toBe(failure);
+      expect(await value("gone")).toBeUndefined();
+      expect(await value()).toBe(0);
+    });
+
+    it("runs 20 concurrent read-modify-write transactions without losing an update", async () => {
+      // The rule for services: read what you are about to change with
+      // lock: tx.LOCK.UPDATE (SELECT … FOR UPDATE on MySQL; SQLite holds the
+      // write lock for the whole transaction and needs no clause).
+      await Promise.all(
+        Array.from({ length: 20 }, () =>
+          db.transaction(async (tx) => {
+            const row = await Counter.findByPk("c", { transaction: tx, lock: tx.LOCK.UPDATE });
+            await row!.update({ value: row!.get("value") + 1 }, { transaction: tx });
+          }),
+        ),
+      );
+      expect(await value()).toBe(20);
+      const locking = sqls.filter((s) => /FOR UPDATE/i.test(s));
+      expect(locking).toHaveLength(adapter === "mysql" ? 20 : 0);
+    });
+
+    it("a conditional decrement never oversells: 30 buyers, 10 units, exactly 10 succeed", async () => {
+      await db.sequelize.query("UPDATE counters SET value = 10 WHERE id = 'c'");
+      const outcomes = await Promise.all(
+        Array.from({ length: 30 }, () =>
+          db.transaction(async (tx) => {
+            const [, affected] = (await db.sequelize.query(
+              "UPDATE counters SET value = value - 1 WHERE id = 'c' AND value >= 1",
+              { type: QueryTypes.UPDATE, transaction: tx },
+            )) as unknown as [unknown, number];
+            return affected;
+          }),
+        ),
+      );
+      expect(outcomes.filter((n) => n === 1)).toHaveLength(10);
+      expect(outcomes.filter((n) => n === 0)).toHaveLength(20);
+      expect(await value()).toBe(0);
+    });
+
+    it("keeps a write made outside a transaction when a concurrent transaction rolls back", async () => {
+      let release!: () => void;
+      const held = new Promise<void>((r) => (release = r));
+      const failing = db
+        .transaction(async (tx) => {
+          await db.sequelize.query("UPDATE counters SET value = 100 WHERE id = 'c'", {
+            transaction: tx,
+          });
+          await held;
+          throw new Error("roll back");
+        })
+        .catch((err: Error) => err.message);
+      const outside = db.sequelize.query("INSERT INTO counters (id, value) VALUES ('d', 1)");
+      setTimeout(release, 50);
+      expect(await failing).toBe("roll back");
+      await outside;
+      expect(await value()).toBe(0);
+      expect(await value("d")).toBe(1);
+    });
+  });
+
+  describe("health", () => {
+    it("answers ping while open, and false once closed", async () => {
+      const db = await open("pinged");
+      expect(await db.ping()).toBe(true);
+      await db.close();
+      expect(await db.ping()).toBe(false);
+    });
+  });
+});
