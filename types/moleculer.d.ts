@@ -9,14 +9,6 @@ import "moleculer";
 declare module "moleculer" {
   interface ActionSchema {
     auth?: "public" | "user" | "admin";
-    openapi?: {
-      summary?: string;
-      description?: string;
-      tags?: string[];
-      /** Success status (default 200). */
-      status?: number;
-      /** Example or JSON schema of the success body. */
-      response?: Record<string, unknown>;
-    };
+    openapi?: import("../lib/openapi-meta").ActionOpenApi;
   }
 }

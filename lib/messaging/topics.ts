@@ -34,6 +34,23 @@ export function isTopic(name: string): name is Topic {
 export const EventTypes = {
   UserRegistered: "UserRegistered",
   PasswordResetRequested: "PasswordResetRequested",
+  // product.events (catalog; StockChanged comes from inventory)
+  ProductCreated: "ProductCreated",
+  ProductUpdated: "ProductUpdated",
+  ProductArchived: "ProductArchived",
+  StockChanged: "StockChanged",
+  // inventory.events (answers to inventory.commands)
+  StockReserved: "StockReserved",
+  StockRejected: "StockRejected",
+  StockCommitted: "StockCommitted",
+  StockReleased: "StockReleased",
+} as const;
+
+/** Commands on `inventory.commands`. */
+export const InventoryCommandTypes = {
+  ReserveStock: "ReserveStock",
+  CommitStock: "CommitStock",
+  ReleaseStock: "ReleaseStock",
 } as const;
 
 export type EventType = (typeof EventTypes)[keyof typeof EventTypes];

@@ -1,5 +1,6 @@
 import { authLevelOf } from "./auth";
 import { JsonSchema, paramsToSchema } from "./json-schema";
+import type { ActionOpenApi } from "../../lib/openapi-meta";
 
 export type { JsonSchema };
 
@@ -13,13 +14,7 @@ export interface ActionDoc {
   name: string;
   params?: Record<string, unknown>;
   auth?: unknown;
-  openapi?: {
-    summary?: string;
-    description?: string;
-    tags?: string[];
-    status?: number;
-    response?: Record<string, unknown>;
-  };
+  openapi?: ActionOpenApi;
 }
 
 export interface RouteDoc {

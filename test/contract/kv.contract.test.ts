@@ -1,8 +1,7 @@
-import Redis from "ioredis";
 import { MemoryKeyValueStore } from "../../lib/infra/kv/memory";
 import type { KeyValueStore } from "../../lib/infra/kv/port";
 import { RedisKeyValueStore } from "../../lib/infra/kv/redis";
-import { adaptersFor, freshRedisPrefix, servers } from "../helpers/servers";
+import { adaptersFor, deleteRedisKeys, freshRedisPrefix, servers } from "../helpers/servers";
 import { sleep, waitFor } from "../helpers/wait";
 
 /** Short TTLs keep the suite fast; expiry is awaited by polling, never by a fixed sleep. */
@@ -21,7 +20,7 @@ describe.each(adaptersFor("redis"))("key-value store contract (%s)", (adapter) =
 
   afterAll(async () => {
     await kv.close();
-    if (adapter === "redis") await deleteKeys(servers.redis!, prefix);
+    if (adapter === "redis") await deleteRedisKeys(servers.redis!, prefix);
   });
 
   it("names its adapter and answers ping", async () => {
@@ -183,18 +182,3 @@ describe("RedisKeyValueStore without a reachable server", () => {
     expect(warn).toHaveBeenCalledTimes(1);
   });
 });
-
-/** Removes every key under the suite's prefix. */
-async function deleteKeys(url: string, prefix: string): Promise<void> {
-  const redis = new Redis(url);
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
-      if (keys.length) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== "0");
-  } finally {
-    await redis.quit();
-  }
-}

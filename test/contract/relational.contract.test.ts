@@ -113,51 +113,45 @@ describe.each(adaptersFor("mysql"))("relational database contract (%s)", (adapte
       expect(await count(db, "steps")).toBe(3);
     });
 
-    // Known defect (see lib/infra/relational/index.ts, withMigrationLock): only
-    // MySQL takes a lock around migrate; two embedded nodes sharing a SQLite
-    // file both run every pending migration, and the second then fails on
-    // schema_migrations' unique name. Kept as an expected failure so it runs
-    // and turns red the day the lock exists (then make it a plain `it`).
-    const itMigratesOnce = adapter === "embedded" ? it.failing : it;
-    itMigratesOnce(
-      "two nodes migrating the same database at once apply each migration exactly once",
-      async () => {
-        const dir = tempDir();
-        const service = "shared";
-        const [nodeA, nodeB] = await Promise.all([open(service, dir), open(service, dir)]);
-        const names = ["0001-create", "0002-seed"];
-        let inFirst = 0;
-        const migrations: Migration[] = [
-          {
-            name: names[0],
-            async up(qi) {
-              await qi.createTable("seeded", {
-                id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
-                label: { type: DataTypes.STRING(20), allowNull: false },
-              });
-              // Rendezvous: if the other node can get here too, wait for it, so
-              // a missing lock shows every time rather than by luck. With the
-              // lock it never arrives and this gives up after 300 ms.
-              inFirst++;
-              await waitFor(() => inFirst >= 2, { timeoutMs: 300 }).catch(() => undefined);
-            },
+    // Both adapters lock around migrate: GET_LOCK on MySQL, an exclusive lock file on SQLite.
+    const migratesOnce =
+      "two nodes migrating the same database at once apply each migration exactly once";
+    it(migratesOnce, async () => {
+      const dir = tempDir();
+      const service = "shared";
+      const [nodeA, nodeB] = await Promise.all([open(service, dir), open(service, dir)]);
+      const names = ["0001-create", "0002-seed"];
+      let inFirst = 0;
+      const migrations: Migration[] = [
+        {
+          name: names[0],
+          async up(qi) {
+            await qi.createTable("seeded", {
+              id: { type: DataTypes.INTEGER, autoIncrement: true, primaryKey: true },
+              label: { type: DataTypes.STRING(20), allowNull: false },
+            });
+            // Rendezvous: if the other node can get here too, wait for it, so
+            // a missing lock shows every time rather than by luck. With the
+            // lock it never arrives and this gives up after 300 ms.
+            inFirst++;
+            await waitFor(() => inFirst >= 2, { timeoutMs: 300 }).catch(() => undefined);
           },
-          {
-            name: names[1],
-            async up(qi) {
-              await qi.bulkInsert("seeded", [{ label: "seed" }]);
-            },
+        },
+        {
+          name: names[1],
+          async up(qi) {
+            await qi.bulkInsert("seeded", [{ label: "seed" }]);
           },
-        ];
+        },
+      ];
 
-        const applied = await Promise.all([nodeA.migrate(migrations), nodeB.migrate(migrations)]);
-        expect(applied.flat().sort()).toEqual(names);
-        expect(applied.map((a) => a.length).sort()).toEqual([0, 2]);
-        expect(inFirst).toBe(1);
-        expect(await count(nodeA, "seeded")).toBe(1);
-        expect(await count(nodeB, "schema_migrations")).toBe(2);
-      },
-    );
+      const applied = await Promise.all([nodeA.migrate(migrations), nodeB.migrate(migrations)]);
+      expect(applied.flat().sort()).toEqual(names);
+      expect(applied.map((a) => a.length).sort()).toEqual([0, 2]);
+      expect(inFirst).toBe(1);
+      expect(await count(nodeA, "seeded")).toBe(1);
+      expect(await count(nodeB, "schema_migrations")).toBe(2);
+    });
 
     it("gives each service its own database", async () => {
       const dir = adapter === "embedded" ? tempDir() : undefined;
@@ -253,7 +247,8 @@ describe.each(adaptersFor("mysql"))("relational database contract (%s)", (adapte
         Array.from({ length: 20 }, () =>
           db.transaction(async (tx) => {
             const row = await Counter.findByPk("c", { transaction: tx, lock: tx.LOCK.UPDATE });
-            await row!.update({ value: row!.get("value") + 1 }, { transaction: tx });
+            const current = row!.get("value") as number;
+            await row!.update({ value: current + 1 }, { transaction: tx });
           }),
         ),
       );

@@ -101,7 +101,10 @@ if (transporters.length)
       nodeB = node("b", namespace);
       nodeA.createService(echoService(received));
       nodeB.createService(listenerService(received));
-      await Promise.all([nodeA.start(), nodeB.start()]);
+      // B joins a running A: A answers B's discovery with its services at once
+      // (started together, B would learn them from A's INFO, debounced by 1 s).
+      await nodeA.start();
+      await nodeB.start();
       await nodeB.waitForServices("echo", 5000, 20);
     });
 

@@ -4,12 +4,17 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import type { Server } from "node:http";
-import Redis from "ioredis";
 import { ServiceBroker, ServiceSchema } from "moleculer";
 import { buildBrokerOptions } from "../../lib/broker";
 import { loadConfig } from "../../lib/config";
 import { createApiService } from "../../services/api/api.service";
-import { dropMysqlDatabases, freshMysqlUrl, freshRedisPrefix, servers } from "./servers";
+import {
+  deleteRedisKeys,
+  dropMysqlDatabases,
+  freshMysqlUrl,
+  freshRedisPrefix,
+  servers,
+} from "./servers";
 
 /**
  * A real node for HTTP tests: a fresh broker built like production's
@@ -166,18 +171,4 @@ export function withRealServers(...names: ("mysql" | "redis")[]): RealServers {
       if (env.REDIS_URL) await deleteRedisKeys(env.REDIS_URL, env.REDIS_PREFIX);
     },
   };
-}
-
-async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
-  const redis = new Redis(url, { maxRetriesPerRequest: 2 });
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
-      if (keys.length) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== "0");
-  } finally {
-    redis.disconnect();
-  }
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import Redis from "ioredis";
 import { Sequelize } from "sequelize";
 
 /**
@@ -86,4 +87,19 @@ export async function dropMysqlDatabases(mysqlUrl: string): Promise<void> {
 /** A Redis key prefix unique to the caller, so suites never see each other's keys. */
 export function freshRedisPrefix(): string {
   return `${uniqueName("test")}:`;
+}
+
+/** Removes every Redis key under a prefix (a suite's cleanup). */
+export async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 2 });
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
+      if (keys.length) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+  } finally {
+    redis.disconnect();
+  }
 }

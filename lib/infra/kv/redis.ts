@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import Redis, { RedisOptions } from "ioredis";
 import { CounterValue, KeyValueStore, Lock } from "./port";
+import { withLockFrom } from "./lock";
 
 /** Longest ping() may take before it reports the store as down. */
 const PING_TIMEOUT_MS = 2000;
@@ -83,20 +84,8 @@ export class RedisKeyValueStore implements KeyValueStore {
     };
   }
 
-  async withLock<T>(key: string, ttlMs: number, fn: () => Promise<T>, waitMs = 5000): Promise<T> {
-    const deadline = Date.now() + waitMs;
-    for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
-      const lock = await this.tryLock(key, ttlMs);
-      if (lock) {
-        try {
-          return await fn();
-        } finally {
-          await lock.release();
-        }
-      }
-      if (Date.now() + delay > deadline) throw new Error(`Lock "${key}" is held elsewhere`);
-      await new Promise((r) => setTimeout(r, delay));
-    }
+  withLock<T>(key: string, ttlMs: number, fn: () => Promise<T>, waitMs = 5000): Promise<T> {
+    return withLockFrom((k, ttl) => this.tryLock(k, ttl), key, ttlMs, fn, waitMs);
   }
 
   async ping(): Promise<boolean> {

@@ -2,6 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { QueryInterface, Sequelize, Transaction } from "sequelize";
+import sqlite3 from "sqlite3";
 import { SequelizeStorage, Umzug } from "umzug";
 
 /**
@@ -176,10 +177,14 @@ class SequelizeDatabase implements RelationalDatabase {
     return this.withMigrationLock(async () => (await umzug.up()).map((m) => m.name));
   }
 
-  /** On MySQL two nodes starting at once must not both run a migration. */
+  /** Two nodes (or `npm run migrate` and a node) starting at once must not both run a migration. */
   private async withMigrationLock<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.adapter !== "mysql") return fn();
-    const lockName = `migrate:${this.service}`;
+    if (this.adapter === "sqlite") {
+      const file = (this.sequelize as unknown as { options: { storage: string } }).options.storage;
+      return withExclusiveSqliteLock(`${file}.migrate-lock`, fn);
+    }
+    // GET_LOCK names are server-wide: include the database so deployments sharing a server don't wait on each other.
+    const lockName = `migrate:${this.sequelize.config.database}`;
     const conn = await this.sequelize.connectionManager.getConnection({ type: "write" });
     try {
       const [rows] = (await (conn as unknown as MysqlConnection)
@@ -238,6 +243,33 @@ class SequelizeDatabase implements RelationalDatabase {
 
   async close(): Promise<void> {
     await this.sequelize.close();
+  }
+}
+
+/**
+ * A lock across processes for SQLite: an EXCLUSIVE transaction on a lock file
+ * beside the database. The operating system drops it if the process dies.
+ */
+async function withExclusiveSqliteLock<T>(file: string, fn: () => Promise<T>): Promise<T> {
+  const lock = await new Promise<sqlite3.Database>((resolve, reject) => {
+    const db: sqlite3.Database = new sqlite3.Database(file, (err) =>
+      err ? reject(err) : resolve(db),
+    );
+  });
+  const exec = (sql: string) =>
+    new Promise<void>((resolve, reject) =>
+      lock.exec(sql, (err) => (err ? reject(err) : resolve())),
+    );
+  try {
+    lock.configure("busyTimeout", 60_000);
+    await exec("BEGIN EXCLUSIVE");
+    try {
+      return await fn();
+    } finally {
+      await exec("COMMIT").catch(() => undefined);
+    }
+  } finally {
+    await new Promise<void>((resolve) => lock.close(() => resolve()));
   }
 }
 

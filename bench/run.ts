@@ -1,0 +1,203 @@
+/**
+ * `npm run bench`: load scenarios against a node, with a baseline route
+ * measured in the same run so figures can be compared across machines.
+ *
+ *   npm run bench                          # build, seed 10,000 products into a temp DATA_DIR, start a node, measure
+ *   npm run bench -- --url http://host:3000 # measure a running node (seeded, rate limits off)
+ *   options: --duration 10 --connections 50 --products 10000 --only search,product-page
+ *
+ * The node it starts gets the environment of this process (so MYSQL_URL,
+ * REDIS_URL, CHANNELS_URL… select real servers) plus RATE_LIMIT_MAX=0.
+ * Results: a table on stdout and bench/results/<timestamp>.json.
+ */
+import { ChildProcess, execFileSync, spawn } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import autocannon from "autocannon";
+import { Scenario, scenarios } from "./scenarios";
+
+interface Options {
+  url?: string;
+  duration: number;
+  connections: number;
+  products: number;
+  only?: string[];
+}
+
+interface Row {
+  scenario: string;
+  requestsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  ratioToBaseline: number;
+  note?: string;
+}
+
+const root = path.resolve(__dirname, "..");
+
+function parseArgs(argv: string[]): Options {
+  const opts: Options = { duration: 10, connections: 50, products: 10_000 };
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, value] = [argv[i], argv[i + 1]];
+    if (flag === "--url") opts.url = value;
+    else if (flag === "--duration") opts.duration = Number(value);
+    else if (flag === "--connections") opts.connections = Number(value);
+    else if (flag === "--products") opts.products = Number(value);
+    else if (flag === "--only") opts.only = value.split(",");
+    else continue;
+    i++;
+  }
+  return opts;
+}
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const node = opts.url ? undefined : await startNode(opts.products);
+  const baseUrl = opts.url ?? node!.url;
+  const rssSampler = node ? sampleRss(node.process.pid!) : undefined;
+  try {
+    const selected = scenarios.filter(
+      (s) => s.name === "baseline" || !opts.only || opts.only.includes(s.name),
+    );
+    const rows: Row[] = [];
+    let baseline = 0;
+    for (const scenario of selected) {
+      const requests = await scenario.prepare(baseUrl);
+      await measure(baseUrl, requests, 2, opts.connections); // warm caches and JIT
+      const result = await measure(baseUrl, requests, opts.duration, opts.connections);
+      const rps = result.requests.average;
+      if (scenario.name === "baseline") baseline = rps;
+      rows.push({
+        scenario: scenario.name,
+        requestsPerSec: Math.round(rps),
+        p50Ms: result.latency.p50,
+        p99Ms: result.latency.p99,
+        errors: result.errors + result.timeouts + result.non2xx,
+        ratioToBaseline: baseline ? Number((rps / baseline).toFixed(2)) : 1,
+        note: scenario.target,
+      });
+      process.stderr.write(`  ${scenario.name}: ${Math.round(rps)} req/s\n`);
+    }
+    report(rows, opts, rssSampler?.peakMb());
+  } finally {
+    rssSampler?.stop();
+    node?.process.kill("SIGTERM");
+  }
+}
+
+function measure(
+  url: string,
+  requests: Scenario["requests"],
+  duration: number,
+  connections: number,
+) {
+  return autocannon({ url, connections, duration, requests, pipelining: 1 });
+}
+
+async function startNode(products: number): Promise<{ url: string; process: ChildProcess }> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "commerce-bench-"));
+  const port = 3900 + Math.floor(Math.random() * 90);
+  const env = {
+    ...process.env,
+    DATA_DIR: dataDir,
+    PORT: String(port),
+    RATE_LIMIT_MAX: "0",
+    AUTH_RATE_LIMIT_MAX: "0",
+    LOG_LEVEL: "warn",
+  };
+  process.stderr.write(`building and seeding ${products} products into ${dataDir}…\n`);
+  execFileSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: "inherit" });
+  execFileSync("npm", ["run", "seed", "--silent", "--", "--products", String(products)], {
+    cwd: root,
+    env,
+    stdio: "inherit",
+  });
+  const child = spawn(process.execPath, [path.join(root, "dist/bin/start.js")], {
+    cwd: root,
+    env,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await waitUntil(async () => {
+    const ready = await fetch(`${url}/api/v1/health/ready`).catch(() => undefined);
+    if (ready?.status !== 200) return false;
+    const search = (await (await fetch(`${url}/api/v1/search?pageSize=1`)).json()) as {
+      total?: number;
+    };
+    return (search.total ?? 0) > 0; // the embedded index is rebuilt at start
+  }, 120_000);
+  return { url, process: child };
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error("the node did not become ready in time");
+}
+
+/** Peak resident memory of the node, read from /proc (VmHWM is the kernel's high-water mark). */
+function sampleRss(pid: number): { peakMb(): number | undefined; stop(): void } {
+  let peakKb = 0;
+  const read = () => {
+    try {
+      const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
+      const hwm = /VmHWM:\s+(\d+)/.exec(status);
+      if (hwm) peakKb = Math.max(peakKb, Number(hwm[1]));
+    } catch {
+      /* the process ended */
+    }
+  };
+  const timer = setInterval(read, 500);
+  return {
+    peakMb: () => (read(), peakKb ? Math.round(peakKb / 1024) : undefined),
+    stop: () => clearInterval(timer),
+  };
+}
+
+function report(rows: Row[], opts: Options, peakRssMb?: number): void {
+  const header = ["scenario", "req/s", "p50 ms", "p99 ms", "errors", "× baseline"];
+  const lines = rows.map((r) => [
+    r.scenario,
+    String(r.requestsPerSec),
+    String(r.p50Ms),
+    String(r.p99Ms),
+    String(r.errors),
+    r.ratioToBaseline.toFixed(2),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
+  const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ");
+  const out = [fmt(header), fmt(widths.map((w) => "-".repeat(w))), ...lines.map(fmt)];
+  if (peakRssMb) out.push(`node peak RSS: ${peakRssMb} MB`);
+  process.stdout.write(`\n${out.join("\n")}\n`);
+  const machine = {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    memoryGb: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+  };
+  const file = path.join(
+    root,
+    "bench/results",
+    `${new Date().toISOString().replace(/[:.]/g, "-")}.json`,
+  );
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(
+    file,
+    JSON.stringify(
+      { date: new Date().toISOString(), machine, options: opts, peakRssMb, rows },
+      null,
+      2,
+    ),
+  );
+  process.stdout.write(`written to ${path.relative(root, file)}\n`);
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`bench failed: ${err.stack ?? err.message}\n`);
+  process.exit(1);
+});
