@@ -281,6 +281,50 @@ export const CONFIG_KEYS = {
     optionalStr,
     undefined as string | undefined,
   ),
+
+  reservationTtlSec: key(
+    "RESERVATION_TTL_SEC",
+    "Seconds a stock reservation stays RESERVED before the sweeper releases it (reason EXPIRED).",
+    int,
+    900,
+  ),
+  reservationSweepIntervalMs: key(
+    "RESERVATION_SWEEP_INTERVAL_MS",
+    "How often each inventory node looks for expired reservations (0 disables the sweeper).",
+    int,
+    10_000,
+  ),
+
+  elasticsearchUrl: key(
+    "ELASTICSEARCH_URL",
+    "http(s)://[user:pass@]host:9200 of the Elasticsearch cluster for product search. Unset: an in-process MiniSearch index on each search node, rebuilt from the catalog at start.",
+    optionalStr,
+    undefined as string | undefined,
+  ),
+  elasticsearchIndex: key(
+    "ELASTICSEARCH_INDEX",
+    "Name of the product search index (or alias); created with its mappings when missing.",
+    str,
+    "products",
+  ),
+  elasticsearchApiKey: key(
+    "ELASTICSEARCH_API_KEY",
+    "Elasticsearch API key (base64 id:key), instead of credentials in ELASTICSEARCH_URL (no default).",
+    optionalStr,
+    undefined as string | undefined,
+  ),
+  elasticsearchCaFile: key(
+    "ELASTICSEARCH_CA_FILE",
+    "PEM file of the CA that signed the Elasticsearch certificate (https:// URLs). Unset: the system CAs.",
+    optionalStr,
+    undefined as string | undefined,
+  ),
+  elasticsearchTlsRejectUnauthorized: key(
+    "ELASTICSEARCH_TLS_REJECT_UNAUTHORIZED",
+    "false accepts an Elasticsearch certificate that does not verify (never in production).",
+    (raw, name) => oneOf("true", "false")(raw, name) === "true",
+    true,
+  ),
 } as const;
 
 type Keys = typeof CONFIG_KEYS;

@@ -1,5 +1,8 @@
 import type { Migration } from "../lib/infra/relational";
+import { inboxMigrations } from "../lib/messaging/inbox";
 import { outboxMigrations } from "../lib/messaging/outbox";
+import { catalogMigrations } from "./catalog/migrations";
+import { inventoryMigrations } from "./inventory/migrations";
 import { deadLetterMigrations } from "./ops/dead-letter-store";
 import { usersMigrations } from "./users/migrations";
 
@@ -10,4 +13,6 @@ import { usersMigrations } from "./users/migrations";
 export const serviceMigrations: Record<string, Migration[]> = {
   users: [...outboxMigrations, ...usersMigrations],
   deadletters: deadLetterMigrations,
+  inventory: [...outboxMigrations, ...inboxMigrations, ...inventoryMigrations],
+  catalog: [...outboxMigrations, ...catalogMigrations],
 };

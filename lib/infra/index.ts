@@ -24,6 +24,8 @@ export class Infrastructure {
   readonly kv: KeyValueStore;
   readonly queues: QueueFactory;
   private readonly databases = new Map<string, Promise<RelationalDatabase>>();
+  /** Readiness probes of ports whose client a service owns (the search index). */
+  private readonly serviceProbes = new Map<string, () => Promise<boolean>>();
   private keys?: SigningKeys;
 
   constructor(
@@ -86,7 +88,21 @@ export class Infrastructure {
         adapter: c.transporter ? c.transporter.split(":")[0] : "none",
         target: c.transporter ? redact(c.transporter) : "single node",
       },
+      {
+        port: "search",
+        adapter: c.elasticsearchUrl ? "elasticsearch" : "minisearch",
+        target: c.elasticsearchUrl ? redact(c.elasticsearchUrl) : "in-process",
+      },
     ];
+  }
+
+  /**
+   * A service that owns a port's client (search owns its index) lets readiness
+   * probe it; `undefined` removes the probe (the service stopped).
+   */
+  setProbe(port: string, probe: (() => Promise<boolean>) | undefined): void {
+    if (probe) this.serviceProbes.set(port, probe);
+    else this.serviceProbes.delete(port);
   }
 
   /** describe() plus whether each port answers now (readiness). */
@@ -106,10 +122,10 @@ export class Infrastructure {
       queue: () => this.queues.ping(),
     };
     return Promise.all(
-      ports.map(async (p) => ({
-        ...p,
-        ok: probes[p.port] ? await withTimeout(probes[p.port](), 2000) : true,
-      })),
+      ports.map(async (p) => {
+        const probe = probes[p.port] ?? this.serviceProbes.get(p.port);
+        return { ...p, ok: probe ? await withTimeout(probe(), 2000) : true };
+      }),
     );
   }
 

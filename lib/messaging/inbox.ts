@@ -1,6 +1,7 @@
-import { DataTypes, QueryTypes, Sequelize, Transaction, UniqueConstraintError } from "sequelize";
+import { DataTypes, QueryTypes, Sequelize, Transaction } from "sequelize";
 import type { Migration, RelationalDatabase } from "../infra/relational";
 import type { MessageEnvelope } from "./envelope";
+import { isUniqueViolation } from "../infra/relational/errors";
 
 /**
  * Inbox: the processed-message table that makes a consumer idempotent. The
@@ -49,7 +50,7 @@ export async function processOnce(
     return true;
   } catch (err) {
     // A failed INSERT leaves the transaction usable on MySQL and SQLite.
-    if (err instanceof UniqueConstraintError) return false;
+    if (isUniqueViolation(err)) return false;
     throw err;
   }
 }

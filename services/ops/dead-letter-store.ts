@@ -1,7 +1,8 @@
-import { DataTypes, QueryTypes, UniqueConstraintError } from "sequelize";
+import { DataTypes, QueryTypes } from "sequelize";
 import type { Migration, RelationalDatabase } from "../../lib/infra/relational";
 import { DeadLetterHeaders } from "../../lib/infra/channels/dead-letter-headers";
 import { mediumText } from "../../lib/messaging/sql-types";
+import { isUniqueViolation } from "../../lib/infra/relational/errors";
 
 /**
  * Storage of dead letters: messages a consumer group gave up on, kept so an
@@ -134,7 +135,7 @@ export class DeadLetterStore {
         { replacements: Object.values(fields), type: QueryTypes.INSERT },
       );
     } catch (err) {
-      if (!(err instanceof UniqueConstraintError)) throw err;
+      if (!isUniqueViolation(err)) throw err;
       const [existing] = await this.select<Row>(
         `SELECT * FROM ${TABLE} WHERE topic = ? AND consumer_group = ? AND message_key = ?`,
         [fields.topic, fields.consumer_group, fields.message_key],

@@ -10,7 +10,8 @@ import { hashPassword, passwordHashNeedsUpgrade, verifyPassword } from "./domain
 import { issueRefreshToken, judgeRefreshToken } from "./domain/refresh-tokens";
 import { issueResetToken, isResetTokenUsable, resetLink } from "./domain/reset-tokens";
 import { normalizeEmail, OwnProfile, toOwnProfile, UserRecord } from "./domain/user";
-import { isUniqueViolation, UserRepository } from "./user-repository";
+import { isUniqueViolation } from "../../lib/infra/relational/errors";
+import { UserRepository } from "./user-repository";
 import { passwordResetRequested, userRegistered, UsersOutbox } from "./user-events";
 import type { Transactional, UseCaseOrigin } from "./use-case-support";
 

@@ -1,13 +1,4 @@
-import {
-  DataTypes,
-  Model,
-  ModelStatic,
-  Op,
-  Optional,
-  Sequelize,
-  Transaction,
-  UniqueConstraintError,
-} from "sequelize";
+import { DataTypes, Model, ModelStatic, Op, Optional, Sequelize, Transaction } from "sequelize";
 import type { AddressFields, AddressRecord } from "./domain/addresses";
 import type { RefreshTokenRecord } from "./domain/refresh-tokens";
 import type { ResetTokenRecord } from "./domain/reset-tokens";
@@ -226,10 +217,6 @@ export class UserRepository {
       { where: { userId, isDefault: true, id: { [Op.ne]: keepId } }, transaction: tx },
     );
   }
-}
-
-export function isUniqueViolation(err: unknown): boolean {
-  return err instanceof UniqueConstraintError;
 }
 
 function plain<T extends object, C extends object>(row: Model<T, C> | null): T | null {

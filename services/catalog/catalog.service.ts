@@ -1,0 +1,277 @@
+import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import type { RequestMeta } from "../../lib/auth/meta";
+import { durableChannel } from "../../lib/messaging/channel";
+import { EventTypes, Topics } from "../../lib/messaging/topics";
+import { DatabaseMixin, DatabaseThis } from "../../mixins/database.mixin";
+import { OutboxMixin } from "../../mixins/outbox.mixin";
+import { serviceMigrations } from "../migrations";
+import { Coalesced } from "./cache-invalidation";
+import type { CatalogOutbox } from "./catalog-events";
+import { CatalogRepository } from "./catalog-repository";
+import { CategoryRefresher } from "./category-refresher";
+import { CategoryUseCases } from "./category.use-cases";
+import { parseStockLevel, ProductUseCases } from "./product.use-cases";
+import type { CatalogDependencies } from "./use-case-support";
+import * as P from "./catalog.params";
+
+/**
+ * The catalog service (ARCHITECTURE §3): categories and products, public
+ * browsing, admin edits, the internal reads other services make, and a local
+ * copy of stock levels (StockChanged). Moleculer glue only: each action
+ * checks its input and hands over to a use case.
+ *
+ * Public reads are cached (Moleculer cacher: memory, or Redis with REDIS_URL)
+ * and every committed change cleans `catalog.**` here and, through an
+ * ephemeral broadcast, on the other nodes, before the caller hears back.
+ */
+interface CatalogLocals extends DatabaseThis {
+  outbox: CatalogOutbox;
+  products: ProductUseCases;
+  categories: CategoryUseCases;
+  refresher: CategoryRefresher;
+  invalidation: Coalesced;
+}
+
+interface CatalogMethods {
+  cleanLocalCache(): Promise<void>;
+}
+
+type CatalogThis = CatalogLocals & CatalogMethods & { broker: Context["broker"] };
+
+/** moleculer-web sends `$location` as the Location header of a 201. */
+type Ctx<P> = Context<P, RequestMeta & { $location?: string }>;
+
+/** Broadcast after a change so that catalog instances on other nodes drop their cached reads. */
+export const CACHE_CLEAN_EVENT = "cache.clean.catalog";
+/** Cached reads live at most this long even if an invalidation is lost. */
+const CACHE_TTL_SEC = 60;
+
+function respondCreated(ctx: Ctx<unknown>, location: string): void {
+  ctx.meta.$statusCode = 201;
+  ctx.meta.$location = `/api/v1${location}`;
+}
+
+const CatalogService: ServiceSchema<ServiceSettingSchema, CatalogMethods, CatalogLocals> = {
+  name: "catalog",
+  mixins: [DatabaseMixin({ migrations: serviceMigrations.catalog }), OutboxMixin()],
+  settings: { rest: "/" },
+
+  actions: {
+    // ---- public
+
+    listCategories: {
+      rest: "GET /categories",
+      auth: "public",
+      cache: { ttl: CACHE_TTL_SEC },
+      openapi: {
+        summary: "The category tree (children by position, then name)",
+        tags: ["catalog"],
+      },
+      params: { $$strict: true },
+      handler() {
+        return this.categories.tree();
+      },
+    },
+
+    getCategory: {
+      rest: "GET /categories/:idOrSlug",
+      auth: "public",
+      cache: { keys: ["idOrSlug"], ttl: CACHE_TTL_SEC },
+      openapi: { summary: "A category with its children and breadcrumb", tags: ["catalog"] },
+      params: P.idOrSlugParams,
+      handler(ctx: Ctx<P.IdOrSlugParams>) {
+        return this.categories.detail(ctx.params.idOrSlug);
+      },
+    },
+
+    listProducts: {
+      rest: "GET /products",
+      auth: "public",
+      cache: {
+        keys: ["category", "brand", "minPrice", "maxPrice", "inStock", "sort", "page", "pageSize"],
+        ttl: CACHE_TTL_SEC,
+      },
+      openapi: {
+        summary: "Active products: filter by category (with sub-categories), brand, price, stock",
+        tags: ["catalog"],
+      },
+      params: P.listProductsParams,
+      handler(ctx: Ctx<P.ListProductsParams>) {
+        return this.products.list(ctx.params);
+      },
+    },
+
+    getProduct: {
+      rest: "GET /products/:idOrSlug",
+      auth: "public",
+      cache: { keys: ["idOrSlug"], ttl: CACHE_TTL_SEC },
+      openapi: { summary: "An active product by id or slug, with availability", tags: ["catalog"] },
+      params: P.idOrSlugParams,
+      handler(ctx: Ctx<P.IdOrSlugParams>) {
+        return this.products.publicProduct(ctx.params.idOrSlug);
+      },
+    },
+
+    // ---- admin
+
+    createProduct: {
+      rest: "POST /products",
+      auth: "admin",
+      openapi: { summary: "Create a product", tags: ["catalog admin"], status: 201 },
+      params: P.createProductParams,
+      async handler(ctx: Ctx<P.CreateProductParams>) {
+        const product = await this.products.create(ctx.params, ctx);
+        respondCreated(ctx, `/products/${product.id}`);
+        return product;
+      },
+    },
+
+    updateProduct: {
+      rest: "PATCH /products/:id",
+      auth: "admin",
+      openapi: {
+        summary: "Change a product (any field but id, version, timestamps)",
+        tags: ["catalog admin"],
+      },
+      params: P.updateProductParams,
+      handler(ctx: Ctx<P.UpdateProductParams>) {
+        const { id, ...changes } = ctx.params;
+        return this.products.update(id, changes, ctx);
+      },
+    },
+
+    archiveProduct: {
+      rest: "DELETE /products/:id",
+      auth: "admin",
+      openapi: {
+        summary: "Archive a product (hidden from the shop)",
+        tags: ["catalog admin"],
+        status: 204,
+      },
+      params: P.productIdParams,
+      async handler(ctx: Ctx<P.ProductIdParams>) {
+        await this.products.archive(ctx.params.id, ctx);
+        ctx.meta.$statusCode = 204;
+      },
+    },
+
+    createCategory: {
+      rest: "POST /categories",
+      auth: "admin",
+      openapi: { summary: "Create a category", tags: ["catalog admin"], status: 201 },
+      params: P.createCategoryParams,
+      async handler(ctx: Ctx<P.CreateCategoryParams>) {
+        const category = await this.categories.create(ctx.params);
+        respondCreated(ctx, `/categories/${category.id}`);
+        return category;
+      },
+    },
+
+    updateCategory: {
+      rest: "PATCH /categories/:id",
+      auth: "admin",
+      openapi: { summary: "Rename, move or reorder a category", tags: ["catalog admin"] },
+      params: P.updateCategoryParams,
+      handler(ctx: Ctx<P.UpdateCategoryParams>) {
+        const { id, ...changes } = ctx.params;
+        return this.categories.update(id, changes);
+      },
+    },
+
+    // ---- internal (no REST route), for other services
+
+    get: {
+      visibility: "public",
+      params: P.getParams,
+      handler(ctx: Ctx<P.GetParams>) {
+        return this.products.snapshot(ctx.params.id);
+      },
+    },
+
+    getMany: {
+      visibility: "public",
+      params: P.getManyParams,
+      handler(ctx: Ctx<P.GetManyParams>) {
+        return this.products.snapshots(ctx.params.ids);
+      },
+    },
+
+    export: {
+      visibility: "public",
+      params: P.exportParams,
+      handler(ctx: Ctx<P.ExportParams>) {
+        return this.products.exportPage(ctx.params);
+      },
+    },
+
+    importProducts: {
+      visibility: "public",
+      // Up to 500 products with their outbox rows in one transaction: callers give a longer timeout.
+      params: P.importProductsParams,
+      async handler(ctx: Ctx<P.ImportProductsParams>) {
+        return { created: await this.products.importProducts(ctx.params.products, ctx) };
+      },
+    },
+  },
+
+  events: {
+    [CACHE_CLEAN_EVENT]: {
+      handler(ctx: Context) {
+        // This node cleaned before it broadcast.
+        if (ctx.nodeID !== this.broker.nodeID) return this.cleanLocalCache();
+      },
+    },
+  },
+
+  channels: {
+    [Topics.ProductEvents]: durableChannel<unknown, CatalogThis>(Topics.ProductEvents, {
+      group: "catalog",
+      // Levels apply only if newer (by their own version), so order does not matter: several
+      // at once keep up with a bulk stock update.
+      maxInFlight: 16,
+      async handler(envelope) {
+        // The catalog's own Product* events come by too; only inventory's stock levels matter here.
+        if (envelope.type !== EventTypes.StockChanged) return;
+        await this.products.applyStockLevel(parseStockLevel(envelope.payload));
+      },
+    }),
+  },
+
+  methods: {
+    async cleanLocalCache() {
+      try {
+        await this.broker.cacher?.clean(`${this.name}.**`);
+      } catch (err) {
+        // Reads fall back to the TTL; the change itself is committed.
+        this.logger.warn("Could not clean the catalog cache", err);
+      }
+    },
+  },
+
+  async started() {
+    this.invalidation = new Coalesced(async () => {
+      await this.cleanLocalCache();
+      await Promise.resolve(this.broker.broadcast(CACHE_CLEAN_EVENT, {})).catch((err: unknown) =>
+        this.logger.warn("Could not broadcast the catalog cache invalidation", err),
+      );
+    });
+    const deps: CatalogDependencies = {
+      repository: new CatalogRepository(this.db.sequelize),
+      database: this.db,
+      outbox: this.outbox,
+      changed: () => this.invalidation.run(),
+    };
+    this.refresher = new CategoryRefresher(deps, this.logger);
+    this.products = new ProductUseCases(deps);
+    this.categories = new CategoryUseCases(deps, this.refresher);
+    this.refresher.start();
+  },
+
+  async stopped() {
+    // Runs before the mixins' stopped hooks, so the database is still open.
+    await this.refresher?.stop();
+  },
+};
+
+// Brokers and tests take untyped schemas; the typed `this` above is for the handlers.
+export default CatalogService as unknown as ServiceSchema;
