@@ -18,20 +18,21 @@ import type { Money, ProductSnapshot, StockLevel } from "../../lib/contracts/cat
  */
 
 /** The searchable view of an active product (stock is kept beside it, see StockState). */
-export interface SearchDocument {
-  id: string;
-  slug: string;
-  name: string;
-  description: string;
-  brand: string;
-  categoryId: string;
-  /** The category and its ancestors, root first: a category filter matches any of them. */
-  categoryPath: string[];
-  categoryName: string;
-  price: Money;
-  attributes: Record<string, string>;
+export interface SearchDocument extends Pick<
+  ProductSnapshot,
+  | "id"
+  | "slug"
+  | "name"
+  | "description"
+  | "brand"
+  | "categoryId"
+  | "categoryPath"
+  | "categoryName"
+  | "price"
+  | "attributes"
+  | "createdAt"
+> {
   status: "active";
-  createdAt: string;
   /** ProductSnapshot.version of the data above. */
   productVersion: number;
 }

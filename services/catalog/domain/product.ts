@@ -25,20 +25,11 @@ export const ATTRIBUTE_VALUE_MAX_LENGTH = 200;
 export const MAX_IMAGES = 10;
 export const IMAGE_URL_MAX_LENGTH = 500;
 
-export interface ProductRecord {
-  id: string;
-  sku: string;
-  slug: string;
-  name: string;
-  description: string;
-  brand: string;
-  categoryId: string;
-  price: Money;
-  attributes: Record<string, string>;
-  images: string[];
-  status: ProductStatus;
-  /** +1 on every change of the product (not of its stock). */
-  version: number;
+/** A product as the catalog stores it: the published fields, plus local stock and Date timestamps. */
+export interface ProductRecord extends Omit<
+  ProductSnapshot,
+  "categoryPath" | "categoryName" | "createdAt" | "updatedAt"
+> {
   /** Local copy of inventory's level (StockChanged), and the stock version it came with. */
   available: number;
   stockVersion: number;
