@@ -19,6 +19,9 @@ import type { Topic } from "./topics";
  * crash left behind. So a committed change always gets its messages out (at
  * least once), and a rolled-back one never does.
  *
+ *  - Batches: the relay works on up to BATCH rows at a time, across
+ *    aggregates (a bulk import commits hundreds at once): a few statements
+ *    per batch, not per row, and different aggregates published concurrently.
  *  - Order: rows of one aggregate are published in insertion order; a row
  *    waits while an earlier row of its aggregate is unpublished.
  *  - Several nodes of a service may relay and sweep at once: a row is claimed
@@ -113,12 +116,23 @@ interface Row {
   id: number;
   message_id: string;
   topic: string;
+  type: string;
   aggregate_id: string;
   envelope: string;
   headers: string;
   attempts: number;
-  published_at: number | null;
 }
+
+/** What became of a claim's rows; those in none of the lists stay claimed (a "crash"). */
+interface BatchOutcome {
+  published: number[];
+  failed: { id: number; error: unknown }[];
+  /** Held but not published: given back for a later batch. */
+  unsent: number[];
+}
+
+/** Nobody is publishing the row: not published, and not claimed (or the claim expired). */
+const CLAIMABLE = "published_at IS NULL AND (claimed_until IS NULL OR claimed_until < ?)";
 
 /** SQL over the outbox table. Every statement is valid on SQLite and MySQL/MariaDB. */
 export class OutboxStore {
@@ -149,61 +163,107 @@ export class OutboxStore {
     );
   }
 
-  /** Unpublished rows of one aggregate, oldest first. */
-  pendingOf(aggregateId: string, limit: number): Promise<Pick<Row, "id">[]> {
-    return this.select(
-      `SELECT id FROM ${OUTBOX_TABLE} WHERE aggregate_id = ? AND published_at IS NULL ORDER BY id LIMIT ?`,
-      [aggregateId, limit],
+  /** Ids of the aggregates' rows nobody holds, above `afterId`, oldest first. */
+  claimableOf(aggregateIds: string[], afterId: number, now: number, limit: number) {
+    return this.ids(
+      `SELECT id FROM ${OUTBOX_TABLE} WHERE aggregate_id IN (?) AND ${CLAIMABLE} AND id > ? ORDER BY id LIMIT ?`,
+      [aggregateIds, now, afterId, limit],
     );
   }
 
-  /** Aggregates with a row unpublished since before `createdBefore` that nobody holds. */
-  async staleAggregates(createdBefore: number, now: number, limit: number): Promise<string[]> {
-    const rows = await this.select<{ aggregate_id: string }>(
+  /**
+   * Aggregates with a row unpublished since before `createdBefore` that
+   * nobody holds, by their first such row, oldest first, above `afterId`.
+   */
+  async staleAggregates(
+    createdBefore: number,
+    afterId: number,
+    now: number,
+    limit: number,
+  ): Promise<{ aggregateId: string; firstId: number }[]> {
+    const rows = await this.select<{ aggregate_id: string; first_id: number | string }>(
       `SELECT aggregate_id, MIN(id) AS first_id FROM ${OUTBOX_TABLE}
-       WHERE published_at IS NULL AND created_at <= ? AND (claimed_until IS NULL OR claimed_until < ?)
-       GROUP BY aggregate_id ORDER BY first_id LIMIT ?`,
-      [createdBefore, now, limit],
+       WHERE created_at <= ? AND ${CLAIMABLE}
+       GROUP BY aggregate_id HAVING MIN(id) > ? ORDER BY first_id LIMIT ?`,
+      [createdBefore, now, afterId, limit],
     );
-    return rows.map((r) => r.aggregate_id);
+    return rows.map((r) => ({ aggregateId: r.aggregate_id, firstId: Number(r.first_id) }));
   }
 
-  /** Claims those of `ids` nobody holds; returns the claimed rows, oldest first. */
-  async claim(ids: number[], token: string, now: number, until: number): Promise<Row[]> {
-    await this.db.sequelize.query(
-      `UPDATE ${OUTBOX_TABLE} SET claimed_until = ?, claim_token = ?
-       WHERE id IN (?) AND published_at IS NULL AND (claimed_until IS NULL OR claimed_until < ?)`,
-      { replacements: [until, token, ids, now], type: QueryTypes.UPDATE },
-    );
-    const rows = await this.select<Row>(
-      `SELECT id, message_id, topic, aggregate_id, envelope, headers, attempts, published_at
-       FROM ${OUTBOX_TABLE} WHERE claim_token = ? ORDER BY id`,
-      [token],
-    );
-    return rows.map((r) => ({ ...r, id: Number(r.id), attempts: Number(r.attempts) }));
+  /**
+   * Claims those of `ids` nobody holds for `ttlMs`, in one statement (an
+   * UPDATE … LIMIT would not run on SQLite); returns the rows the claim got,
+   * oldest first, and when it ends (timed from when the write got its turn).
+   */
+  claim(
+    ids: number[],
+    token: string,
+    ttlMs: number,
+  ): Promise<{ rows: Row[]; claimedUntil: number }> {
+    return this.write(async (transaction) => {
+      const now = Date.now();
+      await this.db.sequelize.query(
+        `UPDATE ${OUTBOX_TABLE} SET claimed_until = ?, claim_token = ? WHERE id IN (?) AND ${CLAIMABLE}`,
+        { replacements: [now + ttlMs, token, ids, now], transaction },
+      );
+      const rows = await this.db.sequelize.query<Row>(
+        `SELECT id, message_id, topic, type, aggregate_id, envelope, headers, attempts
+         FROM ${OUTBOX_TABLE} WHERE claim_token = ? ORDER BY id`,
+        { replacements: [token], transaction, type: QueryTypes.SELECT },
+      );
+      return {
+        rows: rows.map((r) => ({ ...r, id: Number(r.id), attempts: Number(r.attempts) })),
+        claimedUntil: now + ttlMs,
+      };
+    });
   }
 
-  async markPublished(id: number): Promise<void> {
-    await this.update(
-      `UPDATE ${OUTBOX_TABLE} SET published_at = ?, attempts = attempts + 1, claimed_until = NULL, claim_token = NULL WHERE id = ?`,
-      [Date.now(), id],
+  /**
+   * For each of the aggregates that has one, its first unpublished row below
+   * `belowId` that the claim `token` does not hold.
+   */
+  async firstUnheld(
+    aggregateIds: string[],
+    token: string,
+    belowId: number,
+  ): Promise<Map<string, number>> {
+    const rows = await this.select<{ aggregate_id: string; first_id: number | string }>(
+      `SELECT aggregate_id, MIN(id) AS first_id FROM ${OUTBOX_TABLE}
+       WHERE aggregate_id IN (?) AND published_at IS NULL AND id < ?
+         AND (claim_token IS NULL OR claim_token <> ?)
+       GROUP BY aggregate_id`,
+      [aggregateIds, belowId, token],
     );
+    return new Map(rows.map((r) => [r.aggregate_id, Number(r.first_id)]));
   }
 
-  async recordFailure(id: number, error: unknown): Promise<void> {
-    const message = error instanceof Error ? error.message : String(error);
-    await this.update(
-      `UPDATE ${OUTBOX_TABLE} SET attempts = attempts + 1, last_error = ?, claimed_until = NULL, claim_token = NULL WHERE id = ?`,
-      [message.slice(0, 2000), id],
-    );
-  }
-
-  /** Gives back the rows of a claim that were not published. */
-  async release(token: string): Promise<void> {
-    await this.update(
-      `UPDATE ${OUTBOX_TABLE} SET claimed_until = NULL, claim_token = NULL WHERE claim_token = ? AND published_at IS NULL`,
-      [token],
-    );
+  /**
+   * Records what became of a claim's rows, in one transaction: published
+   * ones marked, failures counted on their row (which frees it), and rows to
+   * give back freed (unless the claim expired and moved on).
+   */
+  async settle(token: string, outcome: BatchOutcome): Promise<void> {
+    const { published, failed, unsent } = outcome;
+    if (!published.length && !failed.length && !unsent.length) return;
+    await this.write(async (transaction) => {
+      const run = (sql: string, replacements: unknown[]) =>
+        this.db.sequelize.query(sql, { replacements, transaction });
+      if (published.length)
+        await run(
+          `UPDATE ${OUTBOX_TABLE} SET published_at = ?, attempts = attempts + 1, claimed_until = NULL, claim_token = NULL WHERE id IN (?)`,
+          [Date.now(), published],
+        );
+      for (const { id, error } of failed)
+        await run(
+          `UPDATE ${OUTBOX_TABLE} SET attempts = attempts + 1, last_error = ?, claimed_until = NULL, claim_token = NULL WHERE id = ?`,
+          [errorText(error), id],
+        );
+      if (unsent.length)
+        await run(
+          `UPDATE ${OUTBOX_TABLE} SET claimed_until = NULL, claim_token = NULL WHERE claim_token = ? AND id IN (?)`,
+          [token, unsent],
+        );
+    });
   }
 
   async status(now = Date.now()): Promise<OutboxStatus> {
@@ -219,18 +279,29 @@ export class OutboxStore {
   }
 
   async purgePublished(before: number): Promise<void> {
-    await this.update(
+    await this.db.sequelize.query(
       `DELETE FROM ${OUTBOX_TABLE} WHERE published_at IS NOT NULL AND published_at < ?`,
-      [before],
+      { replacements: [before] },
     );
+  }
+
+  private async ids(sql: string, replacements: unknown[]): Promise<number[]> {
+    const rows = await this.select<{ id: number | string }>(sql, replacements);
+    return rows.map((r) => Number(r.id));
+  }
+
+  /**
+   * The relay's writes go through db.transaction: on SQLite that queues them
+   * in process with the service's own transactions, where a plain statement
+   * would wait in SQLite's busy handler and lose the lock to them for seconds
+   * during a bulk import; on MySQL it retries a deadlock.
+   */
+  private write<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    return this.db.transaction(fn);
   }
 
   private select<T extends object>(sql: string, replacements: unknown[]): Promise<T[]> {
     return this.db.sequelize.query<T>(sql, { replacements, type: QueryTypes.SELECT });
-  }
-
-  private async update(sql: string, replacements: unknown[]): Promise<void> {
-    await this.db.sequelize.query(sql, { replacements });
   }
 }
 
@@ -247,18 +318,24 @@ export interface OutboxOptions {
    * long any claim lasts) before the sweeper takes it (config.outboxSweepAgeMs).
    */
   sweepAgeMs: number;
-  /** How long a claim on a row lasts (default sweepAgeMs); keep it above a publish's duration. */
+  /**
+   * How long a claim on a row lasts (default sweepAgeMs); keep it above the
+   * time a batch takes to publish, or another node may publish rows again.
+   */
   claimTtlMs?: number;
   /**
    * Test seam: runs after a message was published and before it is marked.
-   * Throwing simulates the relay dying right there: the row stays unpublished
-   * and claimed until the claim expires, then the sweeper publishes it again.
+   * Throwing simulates the relay dying right there: the row (and the rest of
+   * its aggregate in the batch) stays unpublished and claimed until the claim
+   * expires, then the sweeper publishes it again. Other aggregates go on.
    */
   afterPublish?: (message: OutboxMessage) => void | Promise<void>;
 }
 
-const BATCH = 50;
-const SWEEP_AGGREGATES = 100;
+/** Rows claimed, published and marked together; also kicked (or stale) aggregates taken at a time. */
+const BATCH = 500;
+/** Aggregates of a batch published at once (each one's rows stay in order). */
+const PUBLISH_CONCURRENCY = 16;
 /** Published rows are kept this long for inspection, then deleted by the sweeper. */
 const RETENTION_MS = 7 * 24 * 3600_000;
 const PURGE_EVERY_MS = 3600_000;
@@ -266,12 +343,17 @@ const PURGE_EVERY_MS = 3600_000;
 /** Outbox of one service on one node: enqueue, relay after commit, sweeper. */
 export class Outbox {
   readonly store: OutboxStore;
-  private readonly running = new Map<string, Promise<void>>();
-  private readonly again = new Set<string>();
+  /** Aggregates committed since the relay last looked (a set: repeated kicks coalesce). */
+  private readonly kicked = new Set<string>();
+  /** Aggregates each open transaction wrote: one kick per commit. */
+  private readonly written = new WeakMap<Transaction, Set<string>>();
   private timer?: NodeJS.Timeout;
+  private draining?: Promise<void>;
   private sweeping?: Promise<void>;
   private lastPurge = 0;
   private stopped = false;
+  /** Rows this relay marked published (lets a sweep see whether it is getting anywhere). */
+  private published = 0;
 
   constructor(private readonly opts: OutboxOptions) {
     this.store = new OutboxStore(opts.db);
@@ -309,9 +391,7 @@ export class Outbox {
       sagaId: message.sagaId ?? meta.sagaId ?? context?.sagaId,
     });
     await this.store.insert(tx, envelope, message.topic, headers);
-    // Not awaited: commit must not wait for consumers (the in-process adapter
-    // delivers inside publish), and the relay needs the connection tx holds.
-    tx.afterCommit(() => void this.kick(message.aggregateId));
+    this.kickAfterCommit(tx, message.aggregateId);
     return envelope.id;
   }
 
@@ -329,119 +409,201 @@ export class Outbox {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    await this.sweeping;
-    while (this.running.size) await Promise.allSettled([...this.running.values()]);
+    await Promise.all([this.sweeping, this.draining]);
   }
 
-  /** Publishes the aggregate's unpublished rows; calls for a busy aggregate coalesce. */
-  kick(aggregateId: string): Promise<void> {
+  /** Publishes the aggregates' unpublished rows; resolves once a drain has been through them. */
+  kick(...aggregateIds: string[]): Promise<void> {
     if (this.stopped) return Promise.resolve();
-    const current = this.running.get(aggregateId);
-    if (current) {
-      this.again.add(aggregateId);
-      return current;
-    }
-    const run = (async () => {
-      do {
-        this.again.delete(aggregateId);
-        await this.relay(aggregateId);
-      } while (this.again.has(aggregateId) && !this.stopped);
-    })()
-      .catch((err) => this.opts.logger.error(`Outbox relay failed for ${aggregateId}`, err))
-      .finally(() => this.running.delete(aggregateId));
-    this.running.set(aggregateId, run);
-    return run;
+    for (const id of aggregateIds) this.kicked.add(id);
+    return this.drain();
   }
 
-  /** One sweep: every aggregate with a stale unpublished row, oldest first. */
+  /** One sweep: kicks every aggregate with a stale unpublished row nobody holds, oldest first. */
   sweep(): Promise<void> {
     if (this.sweeping || this.stopped) return this.sweeping ?? Promise.resolve();
-    this.sweeping = (async () => {
-      const now = Date.now();
-      const aggregates = await this.store.staleAggregates(
-        now - this.opts.sweepAgeMs,
-        now,
-        SWEEP_AGGREGATES,
-      );
-      if (aggregates.length)
-        this.opts.logger.info(`Outbox sweeper: republishing for ${aggregates.length} aggregate(s)`);
-      for (const aggregateId of aggregates) {
-        if (this.stopped) break;
-        await this.kick(aggregateId);
-      }
-      if (now - this.lastPurge > PURGE_EVERY_MS) {
-        this.lastPurge = now;
-        await this.store.purgePublished(now - RETENTION_MS);
-      }
-    })()
+    this.sweeping = this.sweepOnce()
       .catch((err) => this.opts.logger.error("Outbox sweep failed", err))
       .finally(() => (this.sweeping = undefined));
     return this.sweeping;
   }
 
-  private async relay(aggregateId: string): Promise<void> {
-    for (;;) {
-      const pending = await this.store.pendingOf(aggregateId, BATCH);
-      if (!pending.length) return;
-      const token = randomUUID();
-      const now = Date.now();
-      const claimed = await this.store.claim(
-        pending.map((r) => Number(r.id)),
-        token,
-        now,
-        now + (this.opts.claimTtlMs ?? this.opts.sweepAgeMs),
-      );
-      const outcome = await this.publishInOrder(pending, claimed);
-      if (outcome === "crashed") return;
-      await this.store.release(token);
-      if (outcome === "blocked" || pending.length < BATCH) return;
+  private kickAfterCommit(tx: Transaction, aggregateId: string): void {
+    let aggregates = this.written.get(tx);
+    if (!aggregates) {
+      const ids = new Set<string>();
+      this.written.set(tx, (aggregates = ids));
+      // Not awaited: commit must not wait for consumers (the in-process adapter
+      // delivers inside publish), and the relay needs the connection tx holds.
+      tx.afterCommit(() => void this.kick(...ids));
     }
+    aggregates.add(aggregateId);
   }
 
   /**
-   * Publishes claimed rows in order; stops at the first row it does not hold
-   * (another relay is on it) or that fails, so the aggregate's order holds.
+   * Single flight: one drain at a time takes the kicked aggregates. A caller
+   * that finds one running waits for it, then for the next one if that drain
+   * had already taken its last look at the set.
    */
-  private async publishInOrder(
-    pending: Pick<Row, "id">[],
-    claimed: Row[],
-  ): Promise<"done" | "blocked" | "crashed"> {
-    const byId = new Map(claimed.map((r) => [r.id, r]));
-    for (const { id } of pending) {
-      const row = byId.get(Number(id));
-      if (!row) return "blocked";
-      const message = toMessage(row);
+  private drain(): Promise<void> {
+    if (this.draining)
+      return this.draining.then(() =>
+        this.kicked.size && !this.stopped ? this.drain() : undefined,
+      );
+    this.draining = this.drainKicked()
+      .catch((err) => this.opts.logger.error("Outbox relay failed", err))
+      .finally(() => (this.draining = undefined));
+    return this.draining;
+  }
+
+  private async drainKicked(): Promise<void> {
+    while (this.kicked.size && !this.stopped) await this.relayAggregates(this.takeKicked());
+  }
+
+  private takeKicked(): string[] {
+    const taken: string[] = [];
+    for (const id of this.kicked) {
+      if (taken.length === BATCH) break;
+      taken.push(id);
+      this.kicked.delete(id);
+    }
+    return taken;
+  }
+
+  private async sweepOnce(): Promise<void> {
+    const now = Date.now();
+    for (let afterId = 0; !this.stopped;) {
+      const stale = await this.store.staleAggregates(
+        now - this.opts.sweepAgeMs,
+        afterId,
+        Date.now(),
+        BATCH,
+      );
+      if (!stale.length) break;
+      this.opts.logger.info(`Outbox sweeper: republishing for ${stale.length} aggregate(s)`);
+      const publishedBefore = this.published;
+      await this.kick(...stale.map((s) => s.aggregateId));
+      // A page that got nothing out (channel down?) ends the sweep: the next one retries.
+      if (stale.length < BATCH || this.published === publishedBefore) break;
+      afterId = stale[stale.length - 1].firstId;
+    }
+    if (now - this.lastPurge > PURGE_EVERY_MS) {
+      this.lastPurge = now;
+      await this.store.purgePublished(now - RETENTION_MS);
+    }
+  }
+
+  /** Publishes the aggregates' claimable rows, a batch at a time, while batches come back full. */
+  private async relayAggregates(aggregates: string[]): Promise<void> {
+    for (let afterId = 0; !this.stopped;) {
+      const ids = await this.store.claimableOf(aggregates, afterId, Date.now(), BATCH);
+      if (ids.length) await this.relayBatch(ids);
+      if (ids.length < BATCH) return;
+      // Past what this batch left (blocked or failed rows), so the loop ends.
+      afterId = ids[ids.length - 1];
+    }
+  }
+
+  /** Claims `ids`, publishes what order allows, then records the outcome. */
+  private async relayBatch(ids: number[]): Promise<void> {
+    const token = randomUUID();
+    const ttlMs = this.opts.claimTtlMs ?? this.opts.sweepAgeMs;
+    const { rows: held, claimedUntil } = await this.store.claim(ids, token, ttlMs);
+    if (!held.length) return;
+    const { queues, blocked } = await this.inOrder(held, token);
+    const outcome = await this.publishAll(queues);
+    if (Date.now() > claimedUntil)
+      this.opts.logger.warn(
+        `Outbox: publishing a batch of ${held.length} outlasted its claim (${ttlMs} ms); another node may have published some of it too`,
+      );
+    outcome.unsent.push(...blocked);
+    await this.store.settle(token, outcome);
+    this.published += outcome.published.length;
+  }
+
+  /**
+   * The held rows by aggregate, oldest first, cut at the first earlier
+   * unpublished row of the aggregate this claim does not hold (another node's
+   * claim, a failed row, a row not picked): per-aggregate order holds across
+   * batches and nodes. What is cut off is `blocked`, to be given back.
+   */
+  private async inOrder(
+    held: Row[],
+    token: string,
+  ): Promise<{ queues: Row[][]; blocked: number[] }> {
+    const aggregates = [...new Set(held.map((r) => r.aggregate_id))];
+    const unheld = await this.store.firstUnheld(aggregates, token, held[held.length - 1].id);
+    const queues = new Map<string, Row[]>();
+    const blocked: number[] = [];
+    for (const row of held) {
+      const firstUnheld = unheld.get(row.aggregate_id);
+      if (firstUnheld !== undefined && firstUnheld < row.id) {
+        blocked.push(row.id);
+        continue;
+      }
+      let queue = queues.get(row.aggregate_id);
+      if (!queue) queues.set(row.aggregate_id, (queue = []));
+      queue.push(row);
+    }
+    return { queues: [...queues.values()], blocked };
+  }
+
+  /** Publishes the aggregates' queues, PUBLISH_CONCURRENCY aggregates at a time. */
+  private async publishAll(queues: Row[][]): Promise<BatchOutcome> {
+    const outcome: BatchOutcome = { published: [], failed: [], unsent: [] };
+    let next = 0;
+    const worker = async () => {
+      while (next < queues.length) await this.publishInOrder(queues[next++], outcome);
+    };
+    const workers = Math.min(PUBLISH_CONCURRENCY, queues.length);
+    await Promise.all(Array.from({ length: workers }, worker));
+    return outcome;
+  }
+
+  /**
+   * Publishes one aggregate's rows in order. A failure is recorded on its row
+   * and leaves the rest of the aggregate unsent; a throwing afterPublish
+   * leaves the row and the rest claimed, as the relay dying would.
+   */
+  private async publishInOrder(rows: Row[], outcome: BatchOutcome): Promise<void> {
+    for (const [i, row] of rows.entries()) {
+      let message: OutboxMessage;
       try {
+        message = toMessage(row);
         await this.opts.publish(message);
       } catch (err) {
         this.opts.logger.warn(
-          `Outbox: publishing ${message.envelope.type} ${row.message_id} to ${row.topic} failed; the sweeper will retry`,
+          `Outbox: publishing ${row.type} ${row.message_id} to ${row.topic} failed; the sweeper will retry`,
           err instanceof Error ? err.message : err,
         );
-        await this.store.recordFailure(row.id, err);
-        return "blocked";
+        outcome.failed.push({ id: row.id, error: err });
+        outcome.unsent.push(...rows.slice(i + 1).map((r) => r.id));
+        return;
       }
       if (this.opts.afterPublish) {
         try {
           await this.opts.afterPublish(message);
         } catch (err) {
           this.opts.logger.warn(`Outbox relay stopped after publishing ${row.message_id}`, err);
-          return "crashed";
+          return;
         }
       }
-      await this.store.markPublished(row.id);
+      outcome.published.push(row.id);
     }
-    return "done";
   }
+}
+
+function errorText(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).slice(0, 2000);
 }
 
 function toMessage(row: Row): OutboxMessage {
   return {
-    id: Number(row.id),
+    id: row.id,
     topic: row.topic as Topic,
     aggregateId: row.aggregate_id,
     envelope: JSON.parse(row.envelope) as MessageEnvelope,
     headers: JSON.parse(row.headers) as MessageHeaders,
-    attempts: Number(row.attempts),
+    attempts: row.attempts,
   };
 }

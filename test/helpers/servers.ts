@@ -54,7 +54,7 @@ export function realServersFor<N extends ServerName>(...names: N[]): N[] {
 }
 
 export function uniqueName(prefix: string): string {
-  return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
+  return `${prefix}_${Date.now().toString(36)}_${randomBytes(6).toString("hex")}`;
 }
 
 /** A MySQL URL whose database name is unique to the caller (per-service databases hang off it). */

@@ -3,11 +3,11 @@ import os from "node:os";
 import path from "node:path";
 import type { Context, ServiceBroker, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { DataTypes, QueryTypes } from "sequelize";
-import type { Migration } from "../../lib/infra/relational";
+import { Migration, openDatabase, RelationalDatabase } from "../../lib/infra/relational";
 import { durableChannel } from "../../lib/messaging/channel";
 import type { MessageEnvelope, MessageHeaders } from "../../lib/messaging/envelope";
 import { handleOnce, inboxMigrations } from "../../lib/messaging/inbox";
-import { OutboxMessage, outboxMigrations } from "../../lib/messaging/outbox";
+import { Outbox, OutboxMessage, outboxMigrations } from "../../lib/messaging/outbox";
 import { Topics } from "../../lib/messaging/topics";
 import { DatabaseMixin, DatabaseThis } from "../../mixins/database.mixin";
 import { OutboxMixin, OutboxThis } from "../../mixins/outbox.mixin";
@@ -18,7 +18,7 @@ import {
   startBroker,
 } from "../helpers/channels";
 import { adaptersFor, dropMysqlDatabases, freshMysqlUrl, uniqueName } from "../helpers/servers";
-import { waitFor } from "../helpers/wait";
+import { sleep, waitFor } from "../helpers/wait";
 
 /**
  * The transactional outbox end to end: committed rows are all published and
@@ -265,5 +265,118 @@ describe.each(combos)("outbox on %s with %s channels", (store, channels) => {
       messageId: seven.envelope.id,
     });
     expect(seven.envelope).toMatchObject({ type: "ItemCreated", version: 1, aggregateId: "agg-3" });
+  });
+});
+
+/**
+ * Two relays (two nodes) on one outbox table, draining at once the rows of
+ * one transaction that wrote many aggregates several times each (more than
+ * a batch): each aggregate's messages reach the consumer in order, none is
+ * published twice, and the consumer's inbox applies each once.
+ */
+const stores: Store[] = available.includes("mysql") ? ["sqlite", "mysql"] : ["sqlite"];
+
+describe.each(stores)("two relays draining one outbox on %s", (store) => {
+  const AGGREGATES = 120;
+  const ROUNDS = 6;
+  const GROUP = 10;
+  const mysqlUrl = store === "mysql" ? freshMysqlUrl() : undefined;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "outbox-nodes-"));
+  const silent = { debug() {}, info() {}, warn() {}, error() {} };
+  const databases: RelationalDatabase[] = [];
+  const relays: Outbox[] = [];
+
+  async function open(service: string): Promise<RelationalDatabase> {
+    const db = await openDatabase(
+      service,
+      mysqlUrl
+        ? { mysqlUrl, perServiceDatabase: true, sqliteStorage: dir }
+        : { sqliteStorage: dir, perServiceDatabase: false },
+    );
+    databases.push(db);
+    return db;
+  }
+
+  afterAll(async () => {
+    await Promise.all(relays.map((r) => r.stop()));
+    await Promise.all(databases.map((db) => db.close()));
+    if (mysqlUrl) await dropMysqlDatabases(mysqlUrl);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("keeps each aggregate's order and applies each message once", async () => {
+    // Two handles on one database, as two nodes have (on SQLite: two connections to one file).
+    const nodeA = await open("producer");
+    const nodeB = await open("producer");
+    await nodeA.migrate(outboxMigrations);
+    const consumerDb = await open("consumer");
+    await consumerDb.migrate([...inboxMigrations, effectsMigration]);
+
+    const deliveries: { node: string; aggregateId: string; round: number }[] = [];
+    const relay = (db: RelationalDatabase, node: string) => {
+      const outbox = new Outbox({
+        db,
+        service: "producer",
+        logger: silent,
+        // Both nodes sweep all the time, and no claim expires during the test.
+        sweepIntervalMs: 10,
+        sweepAgeMs: 0,
+        claimTtlMs: 60_000,
+        async publish(message) {
+          const envelope = message.envelope as MessageEnvelope<{ round: number }>;
+          await sleep(message.id % 3); // uneven publish times interleave the nodes
+          deliveries.push({
+            node,
+            aggregateId: message.aggregateId,
+            round: envelope.payload.round,
+          });
+          await handleOnce(consumerDb, "consumer", envelope, async (tx) => {
+            await consumerDb.sequelize.query("INSERT INTO effects (message_id, n) VALUES (?, ?)", {
+              replacements: [envelope.id, envelope.payload.round],
+              transaction: tx,
+            });
+          });
+        },
+      });
+      relays.push(outbox);
+      outbox.start();
+      return outbox;
+    };
+    const a = relay(nodeA, "a");
+    const b = relay(nodeB, "b");
+
+    // Groups of aggregates, rounds interleaved within a group: the batch boundary (500
+    // rows) splits a group, so some aggregates straddle batches and nodes, and the
+    // groups after it are left for b while a publishes the first batch.
+    const aggregates = Array.from({ length: AGGREGATES }, (_, i) => `agg-${i}`);
+    await nodeA.transaction(async (tx) => {
+      for (let group = 0; group < AGGREGATES; group += GROUP)
+        for (let round = 0; round < ROUNDS; round++)
+          for (const aggregateId of aggregates.slice(group, group + GROUP))
+            await a.enqueue(tx, {
+              topic: Topics.OrdersEvents,
+              type: "ItemChanged",
+              aggregateId,
+              payload: { round },
+            });
+    });
+    // a's relay starts on commit; b is kicked for the same aggregates at once.
+    await b.kick(...aggregates);
+    await waitFor(async () => (await b.status()).unpublished === 0, { timeoutMs: 20_000 });
+
+    const total = AGGREGATES * ROUNDS;
+    expect(deliveries).toHaveLength(total);
+    for (const aggregateId of aggregates) {
+      const rounds = deliveries.filter((d) => d.aggregateId === aggregateId).map((d) => d.round);
+      expect(rounds).toEqual([...Array(ROUNDS).keys()]);
+    }
+    const effects = await consumerDb.sequelize.query<{ message_id: string }>(
+      "SELECT message_id FROM effects",
+      { type: QueryTypes.SELECT },
+    );
+    expect(effects).toHaveLength(total);
+    expect(new Set(effects.map((e) => e.message_id)).size).toBe(total);
+    // Both nodes took part.
+    expect(new Set(deliveries.map((d) => d.node))).toEqual(new Set(["a", "b"]));
   });
 });
