@@ -87,13 +87,25 @@ async function main(): Promise<void> {
   }
 }
 
+/**
+ * Every request takes the next entry of the scenario's list, whichever
+ * connection sends it. (autocannon's own `requests` list is walked by each
+ * connection from the start, so 50 connections would ask for the same item
+ * at the same moment: a cold-cache stampede, not a realistic load.)
+ */
 function measure(
   url: string,
   requests: Scenario["requests"],
   duration: number,
   connections: number,
 ) {
-  return autocannon({ url, connections, duration, requests, pipelining: 1 });
+  let next = 0;
+  const rotating = {
+    method: requests[0].method,
+    path: requests[0].path,
+    setupRequest: (req: autocannon.Request) => ({ ...req, ...requests[next++ % requests.length] }),
+  };
+  return autocannon({ url, connections, duration, requests: [rotating], pipelining: 1 });
 }
 
 async function startNode(products: number): Promise<{ url: string; process: ChildProcess }> {

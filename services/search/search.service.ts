@@ -5,6 +5,7 @@ import { durableChannel } from "../../lib/messaging/channel";
 import { Topics } from "../../lib/messaging/topics";
 import { createSearchIndex, indexIsPerNode } from "./create-index";
 import type { SearchIndex } from "./index-port";
+import { CachedSearchIndex } from "./cached-index";
 import { ProductEventIndexer } from "./indexer";
 import { CatalogExportPage, rebuildIndex, RebuildResult, RebuildRunner } from "./rebuild";
 import * as P from "./search.params";
@@ -208,7 +209,7 @@ const SearchService: ServiceSchema<ServiceSettingSchema, SearchMethods, SearchLo
   async started(this: SearchThis) {
     const infra = infrastructureOf(this.broker);
     this.stopping = false;
-    this.index = createSearchIndex(infra.config);
+    this.index = new CachedSearchIndex(createSearchIndex(infra.config));
     await this.index.open();
     infra.setProbe("search", () => this.index.ping());
     this.indexer = new ProductEventIndexer(this.index);

@@ -345,7 +345,8 @@ describe.each(adaptersFor("redis"))("search service (channels: %s)", (adapter) =
     expect((await status()).lastEvent).toMatchObject({ outcome: "ignored" });
     expect((await search("?q=xps")).total).toBe(0);
     expect((await search("?q=atmos")).total).toBe(1);
-    if (adapter === "embedded") expect(took).toBeLessThan(1000);
+    // "Within about a second" of the admin's request, with room for a loaded CI machine.
+    if (adapter === "embedded") expect(took).toBeLessThan(1500);
   });
 
   it("tells operators the adapter, size, lag and last rebuild", async () => {
