@@ -15,7 +15,7 @@ import {
   SKU_MAX_LENGTH,
   SKU_PATTERN,
 } from "./domain/product";
-import { PRODUCT_SORTS, ProductSort } from "./domain/product-query";
+import { PRODUCT_SORTS, ProductFilters } from "./domain/product-query";
 import { SLUG_MAX_LENGTH, SLUG_PATTERN } from "./domain/slug";
 
 /**
@@ -111,16 +111,8 @@ export const listProductsParams = {
   sort: { type: "enum", values: [...PRODUCT_SORTS], optional: true },
   ...pageParams,
 };
-export interface ListProductsParams {
-  category?: string;
-  brand?: string;
-  minPrice?: number;
-  maxPrice?: number;
-  inStock?: boolean;
-  sort?: ProductSort;
-  page?: number;
-  pageSize?: number;
-}
+/** The list route's query: exactly the filters the domain understands. */
+export type ListProductsParams = ProductFilters;
 
 // ---- categories
 

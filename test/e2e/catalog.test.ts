@@ -12,7 +12,13 @@ import { EventTypes, Topics } from "../../lib/messaging/topics";
 import CatalogService from "../../services/catalog/catalog.service";
 import UsersService from "../../services/users/users.service";
 import { cleanUpChannels } from "../helpers/channels";
-import { Platform, PlatformResponse, startPlatform, withRealServers } from "../helpers/platform";
+import {
+  Platform,
+  PlatformResponse,
+  accessTokenFor,
+  startPlatform,
+  withRealServers,
+} from "../helpers/platform";
 import { adaptersFor, servers, uniqueName } from "../helpers/servers";
 import { waitFor } from "../helpers/wait";
 
@@ -115,13 +121,7 @@ describe.each(modes)("catalog end to end (%s)", (mode) => {
     if (real) await cleanUpChannels("redis", channelsPrefix);
   });
 
-  async function login(email: string, password: string): Promise<string> {
-    const res = await api<{ accessToken: string }>("POST", "/auth/login", {
-      body: { email, password },
-    });
-    expect(res.status).toBe(200);
-    return res.body.accessToken;
-  }
+  const login = (email: string, password: string) => accessTokenFor(platform, email, password);
 
   async function newCategory(body: Record<string, unknown> = {}): Promise<Category> {
     const res = await api<Category>("POST", "/categories", {

@@ -4,7 +4,7 @@ import CatalogService from "../../services/catalog/catalog.service";
 import InventoryService from "../../services/inventory/inventory.service";
 import UsersService from "../../services/users/users.service";
 import { cleanUpChannels } from "../helpers/channels";
-import { Platform, startPlatform, withRealServers } from "../helpers/platform";
+import { Platform, accessTokenFor, startPlatform, withRealServers } from "../helpers/platform";
 import { adaptersFor, servers, uniqueName } from "../helpers/servers";
 
 /**
@@ -76,13 +76,7 @@ describe.each(modes)("inventory end to end (%s)", (mode) => {
     if (real) await cleanUpChannels("redis", channelsPrefix);
   });
 
-  async function login(email: string, password: string): Promise<string> {
-    const res = await api<{ accessToken: string }>("POST", "/auth/login", {
-      body: { email, password },
-    });
-    expect(res.status).toBe(200);
-    return res.body.accessToken;
-  }
+  const login = (email: string, password: string) => accessTokenFor(platform, email, password);
 
   async function newProduct(): Promise<string> {
     const res = await api<ProductSnapshot>("POST", "/products", {

@@ -172,3 +172,16 @@ export function withRealServers(...names: ("mysql" | "redis")[]): RealServers {
     },
   };
 }
+
+/** Logs in through the API and returns the access token; throws when the login is refused. */
+export async function accessTokenFor(
+  platform: Platform,
+  email: string,
+  password: string,
+): Promise<string> {
+  const res = await platform.request<{ accessToken: string }>("POST", "/auth/login", {
+    body: { email, password },
+  });
+  if (res.status !== 200) throw new Error(`Login of ${email} answered ${res.status}`);
+  return res.body.accessToken;
+}
