@@ -16,6 +16,7 @@ import {
   Platform,
   PlatformResponse,
   accessTokenFor,
+  newCustomerToken,
   startPlatform,
   withRealServers,
 } from "../helpers/platform";
@@ -107,12 +108,7 @@ describe.each(modes)("catalog end to end (%s)", (mode) => {
     });
     api = platform.request;
     admin = await login(adminEmail, adminPassword);
-    const email = `${uniqueName("shopper")}@example.com`;
-    const registered = await api("POST", "/auth/register", {
-      body: { email, password: PASSWORD, name: "Sam Shopper" },
-    });
-    expect(registered.status).toBe(201);
-    customer = await login(email, PASSWORD);
+    customer = await newCustomerToken(platform, PASSWORD);
   });
 
   afterAll(async () => {

@@ -4,7 +4,13 @@ import CatalogService from "../../services/catalog/catalog.service";
 import InventoryService from "../../services/inventory/inventory.service";
 import UsersService from "../../services/users/users.service";
 import { cleanUpChannels } from "../helpers/channels";
-import { Platform, accessTokenFor, startPlatform, withRealServers } from "../helpers/platform";
+import {
+  Platform,
+  accessTokenFor,
+  newCustomerToken,
+  startPlatform,
+  withRealServers,
+} from "../helpers/platform";
 import { adaptersFor, servers, uniqueName } from "../helpers/servers";
 
 /**
@@ -56,12 +62,7 @@ describe.each(modes)("inventory end to end (%s)", (mode) => {
     });
     api = platform.request;
     admin = await login(adminEmail, adminPassword);
-    const email = `${uniqueName("shopper")}@example.com`;
-    const registered = await api("POST", "/auth/register", {
-      body: { email, password: PASSWORD, name: "Sam Shopper" },
-    });
-    expect(registered.status).toBe(201);
-    customer = await login(email, PASSWORD);
+    customer = await newCustomerToken(platform, PASSWORD);
     const category = await api<{ id: string }>("POST", "/categories", {
       token: admin,
       body: { name: `Category ${uniqueName("c")}` },

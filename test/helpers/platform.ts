@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from "node:crypto";
+import { generateKeyPairSync, randomUUID } from "node:crypto";
 import fs from "node:fs";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -184,4 +184,14 @@ export async function accessTokenFor(
   });
   if (res.status !== 200) throw new Error(`Login of ${email} answered ${res.status}`);
   return res.body.accessToken;
+}
+
+/** Registers a fresh customer through the API and returns its access token. */
+export async function newCustomerToken(platform: Platform, password: string): Promise<string> {
+  const email = `shopper_${randomUUID()}@example.com`;
+  const registered = await platform.request("POST", "/auth/register", {
+    body: { email, password, name: "Sam Shopper" },
+  });
+  if (registered.status !== 201) throw new Error(`Registration answered ${registered.status}`);
+  return accessTokenFor(platform, email, password);
 }
