@@ -4,7 +4,8 @@
  *
  *   npm run bench                          # build, seed 10,000 products into a temp DATA_DIR, start a node, measure
  *   npm run bench -- --url http://host:3000 # measure a running node (seeded, rate limits off)
- *   options: --duration 10 --connections 50 --products 10000 --only search,product-page
+ *   options: --duration 10 --connections 50 --products 10000 --only search,product-page,checkout
+ *            --shoppers 20 (checkout: concurrent customers placing orders)
  *
  * The node it starts gets the environment of this process (so MYSQL_URL,
  * REDIS_URL, CHANNELS_URL… select real servers) plus RATE_LIMIT_MAX=0.
@@ -15,6 +16,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
+import { measureCheckout } from "./checkout";
 import { Scenario, scenarios } from "./scenarios";
 
 interface Options {
@@ -23,6 +25,7 @@ interface Options {
   connections: number;
   products: number;
   only?: string[];
+  shoppers: number;
 }
 
 interface Row {
@@ -38,7 +41,7 @@ interface Row {
 const root = path.resolve(__dirname, "..");
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { duration: 10, connections: 50, products: 10_000 };
+  const opts: Options = { duration: 10, connections: 50, products: 10_000, shoppers: 20 };
   for (let i = 0; i < argv.length; i++) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (flag === "--url") opts.url = value;
@@ -46,6 +49,7 @@ function parseArgs(argv: string[]): Options {
     else if (flag === "--connections") opts.connections = Number(value);
     else if (flag === "--products") opts.products = Number(value);
     else if (flag === "--only") opts.only = value.split(",");
+    else if (flag === "--shoppers") opts.shoppers = Number(value);
     else continue;
     i++;
   }
@@ -80,11 +84,33 @@ async function main(): Promise<void> {
       });
       process.stderr.write(`  ${scenario.name}: ${Math.round(rps)} req/s\n`);
     }
+    if (!opts.only || opts.only.includes("checkout")) rows.push(await checkoutRow(baseUrl, opts));
     report(rows, opts, rssSampler?.peakMb());
   } finally {
     rssSampler?.stop();
     node?.process.kill("SIGTERM");
   }
+}
+
+/** Orders per second reaching CONFIRMED; its latency is POST /orders → CONFIRMED, not one request. */
+async function checkoutRow(baseUrl: string, opts: Options): Promise<Row> {
+  const result = await measureCheckout(baseUrl, {
+    durationSec: opts.duration,
+    shoppers: opts.shoppers,
+  });
+  process.stderr.write(
+    `  checkout: ${result.confirmedPerSec} confirmed orders/s ` +
+      `(${result.placed} placed, ${result.cancelled} cancelled, ${result.failed} failed)\n`,
+  );
+  return {
+    scenario: "checkout",
+    requestsPerSec: result.confirmedPerSec,
+    p50Ms: result.p50Ms,
+    p99Ms: result.p99Ms,
+    errors: result.failed,
+    ratioToBaseline: 0,
+    note: `orders/s reaching CONFIRMED, ${opts.shoppers} shoppers; p50/p99 = POST /orders → CONFIRMED`,
+  };
 }
 
 /**
@@ -179,7 +205,7 @@ function report(rows: Row[], opts: Options, peakRssMb?: number): void {
     String(r.p50Ms),
     String(r.p99Ms),
     String(r.errors),
-    r.ratioToBaseline.toFixed(2),
+    r.scenario === "checkout" ? "n/a" : r.ratioToBaseline.toFixed(2),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ");

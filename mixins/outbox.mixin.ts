@@ -1,4 +1,4 @@
-import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
+import type { Context, ServiceBroker, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { infrastructureOf } from "../lib/infra";
 import { channelsReady } from "../lib/infra/channels";
 import {
@@ -45,6 +45,35 @@ export interface OutboxMixinOptions {
 
 type OutboxVars = DatabaseThis & OutboxThis & { outboxRelay?: Outbox };
 
+/**
+ * Puts an envelope on its channel with its headers, partitioned by its
+ * aggregate. `source` is the sending service's full name.
+ */
+export function sendEnvelope(
+  broker: ServiceBroker,
+  message: Pick<OutboxMessage, "topic" | "aggregateId" | "envelope" | "headers">,
+  source: string,
+): Promise<void> {
+  const { headers } = message;
+  return broker.sendToChannel(message.topic, message.envelope, {
+    key: message.aggregateId,
+    headers: { ...headers },
+    // Gives the consumer's ctx the correlation (as requestID) and ids in meta.
+    ctx: {
+      id: headers.messageId,
+      requestID: headers.correlationId,
+      level: 1,
+      tracing: false,
+      service: { fullName: source },
+      meta: {
+        correlationId: headers.correlationId,
+        ...(headers.sagaId ? { sagaId: headers.sagaId } : {}),
+        messageId: headers.messageId,
+      },
+    },
+  });
+}
+
 export function OutboxMixin(opts: OutboxMixinOptions = {}): Partial<ServiceSchema> {
   const schema: Partial<ServiceSchema<ServiceSettingSchema, Record<string, never>, OutboxVars>> = {
     actions: {
@@ -73,24 +102,7 @@ export function OutboxMixin(opts: OutboxMixinOptions = {}): Partial<ServiceSchem
         async publish(message) {
           // Messages written while the node starts wait for the adapter.
           await channelsReady(broker);
-          const { headers } = message;
-          await broker.sendToChannel(message.topic, message.envelope, {
-            key: message.aggregateId,
-            headers: { ...headers },
-            // Gives the consumer's ctx the correlation (as requestID) and ids in meta.
-            ctx: {
-              id: headers.messageId,
-              requestID: headers.correlationId,
-              level: 1,
-              tracing: false,
-              service: { fullName: source },
-              meta: {
-                correlationId: headers.correlationId,
-                ...(headers.sagaId ? { sagaId: headers.sagaId } : {}),
-                messageId: headers.messageId,
-              },
-            },
-          });
+          await sendEnvelope(broker, message, source);
         },
       });
       this.outboxRelay = relay;

@@ -24,7 +24,7 @@ export class Infrastructure {
   readonly kv: KeyValueStore;
   readonly queues: QueueFactory;
   private readonly databases = new Map<string, Promise<RelationalDatabase>>();
-  /** Readiness probes of ports whose client a service owns (the search index). */
+  /** Readiness probes of ports whose client a service owns (the search index, the cart store). */
   private readonly serviceProbes = new Map<string, () => Promise<boolean>>();
   private keys?: SigningKeys;
 
@@ -92,6 +92,11 @@ export class Infrastructure {
         port: "search",
         adapter: c.elasticsearchUrl ? "elasticsearch" : "minisearch",
         target: c.elasticsearchUrl ? redact(c.elasticsearchUrl) : "in-process",
+      },
+      {
+        port: "carts",
+        adapter: c.mongoUrl ? "mongodb" : "memory",
+        target: c.mongoUrl ? redact(c.mongoUrl) : "in-process",
       },
     ];
   }

@@ -86,6 +86,33 @@ export interface MessageOrigin {
   meta?: object;
 }
 
+/** Where a message comes from: the request or saga it belongs to, and the message that caused it. */
+export interface MessageLineage {
+  correlationId?: string;
+  causationId?: string;
+  sagaId?: string;
+}
+
+/**
+ * The lineage of a message caused by `origin` (ctx.meta.correlationId, else
+ * ctx.requestID), else by the request context of the calling code; causation
+ * is the message being handled (ctx.meta.messageId, set by durableChannel).
+ */
+export function lineageOf(origin?: MessageOrigin, sagaId?: string): MessageLineage {
+  const meta = (origin?.meta ?? {}) as MessageMeta;
+  const context = currentRequestContext();
+  return {
+    correlationId:
+      meta.correlationId ??
+      origin?.requestID ??
+      context?.correlationId ??
+      context?.requestId ??
+      undefined,
+    causationId: meta.messageId,
+    sagaId: sagaId ?? meta.sagaId ?? context?.sagaId,
+  };
+}
+
 /** A row ready to go on the wire. */
 export interface OutboxMessage {
   /** Row id (insertion order). */
@@ -371,8 +398,6 @@ export class Outbox {
     message: OutboxMessageInput,
     origin?: MessageOrigin,
   ): Promise<string> {
-    const meta = (origin?.meta ?? {}) as MessageMeta;
-    const context = currentRequestContext();
     const envelope = createEnvelope({
       type: message.type,
       aggregateId: message.aggregateId,
@@ -381,14 +406,7 @@ export class Outbox {
     });
     const headers = headersFor(envelope, {
       source: this.opts.service,
-      correlationId:
-        meta.correlationId ??
-        origin?.requestID ??
-        context?.correlationId ??
-        context?.requestId ??
-        undefined,
-      causationId: meta.messageId,
-      sagaId: message.sagaId ?? meta.sagaId ?? context?.sagaId,
+      ...lineageOf(origin, message.sagaId),
     });
     await this.store.insert(tx, envelope, message.topic, headers);
     this.kickAfterCommit(tx, message.aggregateId);

@@ -44,6 +44,24 @@ export const EventTypes = {
   StockRejected: "StockRejected",
   StockCommitted: "StockCommitted",
   StockReleased: "StockReleased",
+  StockReturned: "StockReturned",
+  // cart.events
+  CartItemAdded: "CartItemAdded",
+  CartItemRemoved: "CartItemRemoved",
+  CartMerged: "CartMerged",
+  CartCleared: "CartCleared",
+  CartConverted: "CartConverted",
+  // orders.events
+  OrderCreated: "OrderCreated",
+  OrderConfirmed: "OrderConfirmed",
+  OrderCancelled: "OrderCancelled",
+  OrderShipped: "OrderShipped",
+  OrderDelivered: "OrderDelivered",
+  // payments.events
+  PaymentPending: "PaymentPending",
+  PaymentSucceeded: "PaymentSucceeded",
+  PaymentFailed: "PaymentFailed",
+  PaymentRefunded: "PaymentRefunded",
 } as const;
 
 /** Commands on `inventory.commands`. */
@@ -51,6 +69,19 @@ export const InventoryCommandTypes = {
   ReserveStock: "ReserveStock",
   CommitStock: "CommitStock",
   ReleaseStock: "ReleaseStock",
+  /** Puts the stock of a COMMITTED reservation back (an order cancelled after it was confirmed). */
+  ReturnStock: "ReturnStock",
+} as const;
+
+/** Commands on `payments.commands` (sent by the orders saga). */
+export const PaymentCommandTypes = {
+  ProcessPayment: "ProcessPayment",
+  RefundPayment: "RefundPayment",
+} as const;
+
+/** Commands on `notifications.commands` (other services and operators). */
+export const NotificationCommandTypes = {
+  SendNotification: "SendNotification",
 } as const;
 
 export type EventType = (typeof EventTypes)[keyof typeof EventTypes];

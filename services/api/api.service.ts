@@ -27,7 +27,7 @@ export { API_PREFIX };
  * The domain services routed under /api/v1, and awaited by readiness (on this
  * node or another). A new domain service adds its name here.
  */
-export const DOMAIN_SERVICES = ["users", "inventory", "catalog", "search"] as const;
+export const DOMAIN_SERVICES = ["users", "inventory", "catalog", "search", "cart"] as const;
 
 export interface ApiServiceOptions {
   /** Services whose `rest` actions are exposed, and whose presence readiness checks. */
@@ -156,6 +156,11 @@ export function createApiService(options: ApiServiceOptions = {}): Schema {
           this.verifyToken,
         );
         if (user) ctx.meta.user = user;
+        // The only request headers actions see: a guest cart's token, a checkout's idempotency key.
+        const cartToken = singleHeader(req.headers["x-cart-token"]);
+        if (cartToken) ctx.meta.cartToken = cartToken;
+        const idempotencyKey = singleHeader(req.headers["idempotency-key"]);
+        if (idempotencyKey) ctx.meta.idempotencyKey = idempotencyKey;
       },
       /** Replaces moleculer-web's, which logs without the request id; sendEnvelope logs. */
       errorHandler(req: IncomingRequest, res: GatewayResponse, err: unknown) {
@@ -201,3 +206,7 @@ function openApiDocument(svc: ApiService): JsonSchema {
 }
 
 export default createApiService();
+
+function singleHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

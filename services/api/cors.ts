@@ -17,7 +17,8 @@ const EXPOSED_HEADERS = [
   "Retry-After",
 ].join(", ");
 const METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE";
-const DEFAULT_ALLOWED_HEADERS = "Authorization, Content-Type, X-Request-ID";
+const DEFAULT_ALLOWED_HEADERS =
+  "Authorization, Content-Type, X-Request-ID, X-Cart-Token, Idempotency-Key";
 
 export function corsHeaders(
   allowedOrigins: readonly string[],
