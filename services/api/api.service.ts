@@ -27,7 +27,14 @@ export { API_PREFIX };
  * The domain services routed under /api/v1, and awaited by readiness (on this
  * node or another). A new domain service adds its name here.
  */
-export const DOMAIN_SERVICES = ["users", "inventory", "catalog", "search", "cart"] as const;
+export const DOMAIN_SERVICES = [
+  "users",
+  "inventory",
+  "catalog",
+  "search",
+  "cart",
+  "notifications",
+] as const;
 
 export interface ApiServiceOptions {
   /** Services whose `rest` actions are exposed, and whose presence readiness checks. */

@@ -198,6 +198,29 @@ describe.each(adaptersFor("redis"))("job queue contract (%s)", (adapter) => {
     expect(() => queue.process(async () => undefined)).toThrow(/processor/);
   });
 
+  it("stopProcessing lets the job in hand finish, keeps new jobs, and a new processor takes them", async () => {
+    let finished = false;
+    const first = recorder(async () => {
+      await sleep(150);
+      finished = true;
+    });
+    queue.process(first.handler);
+    await queue.add("send", { n: 1 });
+    await waitFor(() => first.calls.length === 1);
+
+    await queue.stopProcessing();
+    expect(finished).toBe(true);
+    await queue.add("send", { n: 2 });
+    await sleep(100);
+    expect(first.calls).toHaveLength(1);
+
+    // A reloaded service registers its processor again.
+    const second = recorder();
+    queue.process(second.handler);
+    await waitFor(() => second.calls.length === 1);
+    expect(second.calls[0].job.data).toEqual({ n: 2 });
+  });
+
   it("close waits for the job in hand to finish", async () => {
     let finished = false;
     const { calls, handler } = recorder(async () => {

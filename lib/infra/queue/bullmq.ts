@@ -128,9 +128,15 @@ export class BullMqJobQueue<T = unknown> implements JobQueue<T> {
     });
   }
 
-  async close(): Promise<void> {
+  async stopProcessing(): Promise<void> {
     // Worker.close() lets the jobs in hand finish before it resolves.
-    await this.worker?.close();
+    const worker = this.worker;
+    this.worker = undefined;
+    await worker?.close();
+  }
+
+  async close(): Promise<void> {
+    await this.stopProcessing();
     await this.queue.close();
   }
 }

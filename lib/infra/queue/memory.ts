@@ -114,6 +114,12 @@ export class MemoryJobQueue<T = unknown> implements JobQueue<T> {
     return retried;
   }
 
+  async stopProcessing(): Promise<void> {
+    // Jobs keep arriving and waiting; the next process() picks them up.
+    this.handler = undefined;
+    while (this.running.size) await Promise.allSettled([...this.running]);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     for (const job of this.jobs.values()) clearTimeout(job.timer);

@@ -53,7 +53,13 @@ export interface JobQueue<T = unknown> {
   failed(limit?: number): Promise<FailedJob<T>[]>;
   /** Moves failed jobs (one id, or all) back to waiting with fresh attempts; returns how many. */
   retryFailed(jobId?: string): Promise<number>;
-  /** Stops consuming after the jobs in hand finish. */
+  /**
+   * Stops this node's consumer after the jobs in hand finish. The queue stays
+   * usable (add, counts) and `process` may be called again: a service that is
+   * stopped or hot-reloaded calls this, not close().
+   */
+  stopProcessing(): Promise<void>;
+  /** Stops consuming after the jobs in hand finish, and closes the queue (node shutdown). */
   close(): Promise<void>;
 }
 

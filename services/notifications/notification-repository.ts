@@ -1,0 +1,254 @@
+import { QueryTypes, Sequelize, Transaction } from "sequelize";
+import type {
+  NotificationChannel,
+  NotificationStatus,
+  NotificationTemplate,
+  NotificationView,
+} from "../../lib/contracts/notifications";
+import { isUniqueViolation } from "../../lib/infra/relational/errors";
+
+/**
+ * SQL of the delivery log (table in migrations.ts); every statement runs on
+ * SQLite and MySQL/MariaDB. Writes take the caller's transaction. Status
+ * changes are conditional UPDATEs, so a notification that is already sent or
+ * failed is never touched again, whoever asks.
+ */
+
+export interface NewNotification {
+  id: string;
+  userId: string | null;
+  channel: NotificationChannel;
+  template: NotificationTemplate;
+  recipient: string;
+  subject: string | null;
+  data: Record<string, unknown>;
+  causeMessageId: string;
+  eventType: string;
+}
+
+export interface NotificationRecord extends NewNotification {
+  status: NotificationStatus;
+  attempts: number;
+  lastError: string | null;
+  createdAt: number;
+  updatedAt: number;
+  sentAt: number | null;
+}
+
+export interface NotificationFilters {
+  status?: NotificationStatus;
+  channel?: NotificationChannel;
+  template?: NotificationTemplate;
+  userId?: string;
+}
+
+interface Row {
+  id: string;
+  user_id: string | null;
+  channel: NotificationChannel;
+  template: NotificationTemplate;
+  recipient: string;
+  subject: string | null;
+  data: string;
+  status: NotificationStatus;
+  attempts: number | string;
+  last_error: string | null;
+  cause_message_id: string;
+  event_type: string;
+  created_at: number | string;
+  updated_at: number | string;
+  sent_at: number | string | null;
+}
+
+/** Statuses from which a send may still start. */
+const OPEN = ["queued", "sending"] as const;
+/** Error texts are kept short: enough to diagnose, not a stack. */
+const MAX_ERROR_LENGTH = 1000;
+
+export class NotificationRepository {
+  constructor(private readonly sequelize: Sequelize) {}
+
+  /** False when a notification with this id exists (the same cause was handled before). */
+  async insertIfAbsent(tx: Transaction, n: NewNotification, now: number): Promise<boolean> {
+    try {
+      await this.sequelize.query(
+        `INSERT INTO notifications (id, user_id, channel, template, recipient, subject, data, status,
+           attempts, cause_message_id, event_type, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', 0, ?, ?, ?, ?)`,
+        {
+          replacements: [
+            n.id,
+            n.userId,
+            n.channel,
+            n.template,
+            n.recipient,
+            n.subject,
+            JSON.stringify(n.data),
+            n.causeMessageId,
+            n.eventType,
+            now,
+            now,
+          ],
+          transaction: tx,
+          type: QueryTypes.INSERT,
+        },
+      );
+      return true;
+    } catch (err) {
+      // A failed INSERT leaves the transaction usable on MySQL and SQLite.
+      if (isUniqueViolation(err)) return false;
+      throw err;
+    }
+  }
+
+  /** The ids among `ids` whose notification has not been picked up by a worker yet. */
+  async queuedAmong(ids: string[]): Promise<Set<string>> {
+    if (!ids.length) return new Set();
+    const rows = await this.sequelize.query<{ id: string }>(
+      `SELECT id FROM notifications WHERE status = 'queued' AND id IN (${ids.map(() => "?").join(", ")})`,
+      { replacements: ids, type: QueryTypes.SELECT },
+    );
+    return new Set(rows.map((r) => r.id));
+  }
+
+  /**
+   * Counts a send attempt and marks the notification `sending`; undefined
+   * when it is already sent or failed (or unknown), so nothing is sent again.
+   */
+  async startAttempt(
+    tx: Transaction,
+    id: string,
+    now: number,
+  ): Promise<NotificationRecord | undefined> {
+    const affected = await this.update(
+      tx,
+      `UPDATE notifications SET status = 'sending', attempts = attempts + 1, updated_at = ?
+       WHERE id = ? AND status IN (${OPEN.map((s) => `'${s}'`).join(", ")})`,
+      [now, id],
+    );
+    return affected ? this.get(id, tx) : undefined;
+  }
+
+  async markSent(tx: Transaction, id: string, now: number): Promise<void> {
+    await this.update(
+      tx,
+      `UPDATE notifications SET status = 'sent', last_error = NULL, sent_at = ?, updated_at = ?
+       WHERE id = ? AND status = 'sending'`,
+      [now, now, id],
+    );
+  }
+
+  /** Records why an attempt failed; `final` keeps the notification as failed. */
+  async recordFailure(
+    tx: Transaction,
+    id: string,
+    error: string,
+    final: boolean,
+    now: number,
+  ): Promise<void> {
+    await this.update(
+      tx,
+      `UPDATE notifications SET status = ?, last_error = ?, updated_at = ?
+       WHERE id = ? AND status IN (${OPEN.map((s) => `'${s}'`).join(", ")})`,
+      [final ? "failed" : "sending", error.slice(0, MAX_ERROR_LENGTH), now, id],
+    );
+  }
+
+  async get(id: string, tx?: Transaction): Promise<NotificationRecord | undefined> {
+    const [row] = await this.sequelize.query<Row>("SELECT * FROM notifications WHERE id = ?", {
+      replacements: [id],
+      transaction: tx,
+      type: QueryTypes.SELECT,
+    });
+    return row ? toRecord(row) : undefined;
+  }
+
+  /** Notifications not finished whose last change is older than `before`, oldest first. */
+  async unfinishedSince(before: number, limit: number): Promise<string[]> {
+    const rows = await this.sequelize.query<{ id: string }>(
+      `SELECT id FROM notifications
+       WHERE status IN (${OPEN.map((s) => `'${s}'`).join(", ")}) AND updated_at < ?
+       ORDER BY updated_at LIMIT ?`,
+      { replacements: [before, limit], type: QueryTypes.SELECT },
+    );
+    return rows.map((r) => r.id);
+  }
+
+  async list(
+    filters: NotificationFilters,
+    window: { offset: number; limit: number },
+  ): Promise<{ rows: NotificationRecord[]; total: number }> {
+    const clauses: string[] = [];
+    const values: unknown[] = [];
+    const columns: [keyof NotificationFilters, string][] = [
+      ["status", "status"],
+      ["channel", "channel"],
+      ["template", "template"],
+      ["userId", "user_id"],
+    ];
+    for (const [filter, column] of columns) {
+      if (filters[filter] === undefined) continue;
+      clauses.push(`${column} = ?`);
+      values.push(filters[filter]);
+    }
+    const where = clauses.length ? `WHERE ${clauses.join(" AND ")}` : "";
+    const [count] = await this.sequelize.query<{ n: number | string }>(
+      `SELECT COUNT(*) AS n FROM notifications ${where}`,
+      { replacements: values, type: QueryTypes.SELECT },
+    );
+    const rows = await this.sequelize.query<Row>(
+      `SELECT * FROM notifications ${where} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?`,
+      { replacements: [...values, window.limit, window.offset], type: QueryTypes.SELECT },
+    );
+    return { rows: rows.map(toRecord), total: Number(count.n) };
+  }
+
+  /** Rows changed by an UPDATE (the dialects report it differently). */
+  private async update(tx: Transaction, sql: string, replacements: unknown[]): Promise<number> {
+    const result = (await this.sequelize.query(sql, {
+      replacements,
+      transaction: tx,
+      type: QueryTypes.UPDATE,
+    })) as unknown as [unknown, number];
+    return Number(result[1] ?? 0);
+  }
+}
+
+function toRecord(row: Row): NotificationRecord {
+  return {
+    id: row.id,
+    userId: row.user_id,
+    channel: row.channel,
+    template: row.template,
+    recipient: row.recipient,
+    subject: row.subject,
+    data: JSON.parse(row.data) as Record<string, unknown>,
+    causeMessageId: row.cause_message_id,
+    eventType: row.event_type,
+    status: row.status,
+    attempts: Number(row.attempts),
+    lastError: row.last_error,
+    createdAt: Number(row.created_at),
+    updatedAt: Number(row.updated_at),
+    sentAt: row.sent_at === null ? null : Number(row.sent_at),
+  };
+}
+
+export function toView(record: NotificationRecord): NotificationView {
+  return {
+    id: record.id,
+    userId: record.userId,
+    channel: record.channel,
+    template: record.template,
+    recipient: record.recipient,
+    subject: record.subject,
+    status: record.status,
+    attempts: record.attempts,
+    lastError: record.lastError,
+    causeMessageId: record.causeMessageId,
+    eventType: record.eventType,
+    createdAt: new Date(record.createdAt).toISOString(),
+    updatedAt: new Date(record.updatedAt).toISOString(),
+    sentAt: record.sentAt === null ? null : new Date(record.sentAt).toISOString(),
+  };
+}
