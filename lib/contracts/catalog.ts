@@ -67,13 +67,14 @@ export interface ReserveStockCommand {
   lines: ReservationLine[];
 }
 
-/** CommitStock / ReleaseStock commands. */
+/** CommitStock / ReleaseStock / ReturnStock commands. */
 export interface ReservationCommand {
   reservationId: string;
   reason?: string;
 }
 
-export type ReservationStatus = "RESERVED" | "REJECTED" | "COMMITTED" | "RELEASED";
+/** RETURNED: the stock of a COMMITTED reservation was put back (an order cancelled after it was confirmed). */
+export type ReservationStatus = "RESERVED" | "REJECTED" | "COMMITTED" | "RELEASED" | "RETURNED";
 
 /** What every inventory.events message about a reservation carries. */
 export interface ReservationOutcome {

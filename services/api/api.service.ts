@@ -33,6 +33,7 @@ export const DOMAIN_SERVICES = [
   "catalog",
   "search",
   "cart",
+  "orders",
   "notifications",
 ] as const;
 

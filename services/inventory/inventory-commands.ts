@@ -6,8 +6,8 @@ import { ID_PATTERN } from "./domain/lines";
 import type { ReservationResult, ReservationUseCases } from "./reservation.use-cases";
 
 /**
- * The consumer of `inventory.commands`: ReserveStock, CommitStock and
- * ReleaseStock run the same use cases as the actions, with the message's id
+ * The consumer of `inventory.commands`: ReserveStock, CommitStock,
+ * ReleaseStock and ReturnStock run the same use cases as the actions, with the message's id
  * as an inbox receipt. Business outcomes — out of stock, a commit of a
  * released reservation, an unknown reservation — are recorded and answered
  * on inventory.events, never thrown (a throw would be retried and end in the
@@ -35,15 +35,18 @@ export function handleInventoryCommand(
     }
     case InventoryCommandTypes.CommitStock:
       return reservations.commit(reservationIdOf(envelope.payload), opts);
-    case InventoryCommandTypes.ReleaseStock: {
-      const { reason } = envelope.payload as Partial<ReservationCommand>;
-      const given = typeof reason === "string" && reason.trim() ? reason.trim() : undefined;
+    case InventoryCommandTypes.ReleaseStock:
       return reservations.release(
         reservationIdOf(envelope.payload),
-        given?.slice(0, MAX_REASON),
+        reasonOf(envelope.payload),
         opts,
       );
-    }
+    case InventoryCommandTypes.ReturnStock:
+      return reservations.returnStock(
+        reservationIdOf(envelope.payload),
+        reasonOf(envelope.payload) ?? null,
+        opts,
+      );
     default:
       throw new InvalidCommandError(`unknown command type "${envelope.type}"`);
   }
@@ -54,4 +57,12 @@ function reservationIdOf(payload: unknown): string {
   if (typeof id !== "string" || !ID_PATTERN.test(id))
     throw new InvalidCommandError("the command has no valid reservationId");
   return id;
+}
+
+/** The command's reason, trimmed and bounded; undefined when it gives none. */
+function reasonOf(payload: unknown): string | undefined {
+  const reason = (payload as Partial<ReservationCommand> | null)?.reason;
+  return typeof reason === "string" && reason.trim()
+    ? reason.trim().slice(0, MAX_REASON)
+    : undefined;
 }

@@ -12,8 +12,8 @@ import type { OutboxHandle } from "../../mixins/outbox.mixin";
  * transaction that made the change:
  *  - `StockChanged` on product.events (aggregate = product id) for every
  *    change of a stock row, carrying the row's new version;
- *  - `StockReserved` / `StockRejected` / `StockCommitted` / `StockReleased`
- *    on inventory.events (aggregate = reservation id) with the reservation's
+ *  - `StockReserved` / `StockRejected` / `StockCommitted` / `StockReleased` /
+ *    `StockReturned` on inventory.events (aggregate = reservation id) with the reservation's
  *    outcome: the facts of its transitions, and the answers to commands.
  */
 export type InventoryOutbox = Pick<OutboxHandle, "enqueue">;
@@ -22,7 +22,8 @@ export type ReservationEventType =
   | typeof EventTypes.StockReserved
   | typeof EventTypes.StockRejected
   | typeof EventTypes.StockCommitted
-  | typeof EventTypes.StockReleased;
+  | typeof EventTypes.StockReleased
+  | typeof EventTypes.StockReturned;
 
 export function stockChanged(level: StockLevel): OutboxMessageInput {
   const payload: StockChangedPayload = { ...level };
@@ -57,5 +58,7 @@ export function eventFor(status: ReservationOutcome["status"]): ReservationEvent
       return EventTypes.StockCommitted;
     case "RELEASED":
       return EventTypes.StockReleased;
+    case "RETURNED":
+      return EventTypes.StockReturned;
   }
 }

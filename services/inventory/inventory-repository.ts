@@ -249,6 +249,11 @@ export class InventoryRepository {
     );
   }
 
+  /** on_hand += q (a return: units that had left come back to the warehouse). */
+  async returnStock(tx: Transaction, productId: string, q: number, now: number): Promise<boolean> {
+    return this.changeStock(tx, "on_hand = on_hand + ?", "1 = 1", [q], [], productId, now);
+  }
+
   /**
    * on_hand = n, only if n covers what is reserved; creates the row (version
    * 1) of a product that has none. As with reservations, a missing row is

@@ -1,4 +1,4 @@
-import { col, DataTypes, Op, QueryInterface, WhereOptions } from "sequelize";
+import { col, DataTypes, Op, QueryInterface, QueryTypes, Sequelize, WhereOptions } from "sequelize";
 import type { Migration } from "../../lib/infra/relational";
 
 /**
@@ -23,6 +23,76 @@ async function addCheck(
   where: WhereOptions,
 ): Promise<void> {
   await qi.addConstraint(table, { type: "check", name, fields: [field], where });
+}
+
+const FIRST_STATUSES = ["RESERVED", "REJECTED", "COMMITTED", "RELEASED"];
+/** inventory-0003: a committed reservation can be returned (ReturnStock). */
+const WITH_RETURNED = [...FIRST_STATUSES, "RETURNED"];
+
+/** Replaces the status CHECK of `reservations` with one allowing `statuses`. */
+async function allowReservationStatuses(
+  qi: QueryInterface,
+  sequelize: Sequelize,
+  statuses: string[],
+): Promise<void> {
+  if (sequelize.getDialect() !== "sqlite") {
+    await sequelize.query("ALTER TABLE reservations DROP CONSTRAINT reservations_status_ck");
+    await addCheck(qi, "reservations", "reservations_status_ck", "status", {
+      status: { [Op.in]: statuses },
+    });
+    return;
+  }
+  await rebuildSqliteTable(sequelize, "reservations", (createSql) => {
+    const check = /CONSTRAINT `reservations_status_ck` CHECK \(`status` IN \([^)]*\)\)/;
+    if (!check.test(createSql)) throw new Error("reservations_status_ck not found");
+    const list = statuses.map((s) => `'${s}'`).join(", ");
+    return createSql.replace(
+      check,
+      `CONSTRAINT \`reservations_status_ck\` CHECK (\`status\` IN (${list}))`,
+    );
+  });
+}
+
+/**
+ * SQLite cannot alter a constraint: the table is rebuilt from its edited
+ * CREATE statement (https://sqlite.org/lang_altertable.html#otheralter), its
+ * indexes re-created. Foreign keys are off meanwhile, or dropping the old
+ * table would cascade to the rows that reference it (reservation_lines).
+ * Runs on the default connection, where migrations run and the pragma applies.
+ */
+async function rebuildSqliteTable(
+  sequelize: Sequelize,
+  table: string,
+  edit: (createSql: string) => string,
+): Promise<void> {
+  const schema = await sequelize.query<{ type: string; sql: string | null }>(
+    "SELECT type, sql FROM sqlite_master WHERE tbl_name = ? ORDER BY type DESC",
+    { replacements: [table], type: QueryTypes.SELECT },
+  );
+  const createSql = schema.find((s) => s.type === "table")?.sql;
+  if (!createSql) throw new Error(`table ${table} not found`);
+  const indexes = schema.filter((s) => s.type === "index" && s.sql).map((s) => s.sql!);
+  const next = `${table}_next`;
+  const run = (sql: string) => sequelize.query(sql);
+  await run("PRAGMA foreign_keys = OFF");
+  try {
+    await run("BEGIN IMMEDIATE");
+    try {
+      await run(edit(createSql).replace(`CREATE TABLE "${table}"`, `CREATE TABLE "${next}"`));
+      await run(`INSERT INTO "${next}" SELECT * FROM "${table}"`);
+      await run(`DROP TABLE "${table}"`);
+      await run(`ALTER TABLE "${next}" RENAME TO "${table}"`);
+      for (const sql of indexes) await run(sql);
+      const broken = await sequelize.query("PRAGMA foreign_key_check", { type: QueryTypes.SELECT });
+      if (broken.length) throw new Error(`rebuilding ${table} broke ${broken.length} reference(s)`);
+      await run("COMMIT");
+    } catch (err) {
+      await run("ROLLBACK");
+      throw err;
+    }
+  } finally {
+    await run("PRAGMA foreign_keys = ON");
+  }
 }
 
 export const inventoryMigrations: Migration[] = [
@@ -63,7 +133,7 @@ export const inventoryMigrations: Migration[] = [
         updated_at: millis(),
       });
       await addCheck(qi, "reservations", "reservations_status_ck", "status", {
-        status: { [Op.in]: ["RESERVED", "REJECTED", "COMMITTED", "RELEASED"] },
+        status: { [Op.in]: FIRST_STATUSES },
       });
       await qi.addIndex("reservations", ["status", "expires_at"], {
         name: "reservations_status_expires_at",
@@ -87,5 +157,10 @@ export const inventoryMigrations: Migration[] = [
       await qi.dropTable("reservation_lines");
       await qi.dropTable("reservations");
     },
+  },
+  {
+    name: "inventory-0003-reservations-returned-status",
+    up: (qi, sequelize) => allowReservationStatuses(qi, sequelize, WITH_RETURNED),
+    down: (qi, sequelize) => allowReservationStatuses(qi, sequelize, FIRST_STATUSES),
   },
 ];

@@ -36,8 +36,8 @@ import type { InventoryRepository } from "./inventory-repository";
 import type { CallOptions, Clock, Transactional } from "./use-case-support";
 
 /**
- * Reserve, commit and release stock for a reservation (the order id), and
- * expire reservations nobody finished. Each use case is one transaction that
+ * Reserve, commit, release and return stock for a reservation (the order
+ * id), and expire reservations nobody finished. Each use case is one transaction that
  * decides from the reservation's stored state, so every call is idempotent:
  * a repeat returns the stored outcome and changes nothing. A reserve that
  * finds too little stock is rolled back whole and recorded as REJECTED in a
@@ -156,6 +156,23 @@ export class ReservationUseCases {
   }
 
   /**
+   * COMMITTED → RETURNED: the units of an order cancelled after its stock
+   * was committed come back on hand.
+   */
+  returnStock(
+    reservationId: string,
+    reason: string | null = null,
+    opts: CallOptions = {},
+  ): Promise<ReservationResult> {
+    return this.database.transaction(async (tx) => {
+      if (!(await this.firstTime(tx, opts))) return DUPLICATE;
+      const record = await this.repository.lockReservation(reservationId, tx);
+      if (!record) return this.refuse(tx, notFoundOutcome(reservationId), NOT_FOUND, opts);
+      return this.apply(tx, record, "return", reason, opts);
+    });
+  }
+
+  /**
    * RESERVED → RELEASED: the units become available again. An unknown id is
    * recorded as a RELEASED tombstone, so a ReserveStock that arrives after
    * the saga gave up on it is not applied.
@@ -237,7 +254,7 @@ export class ReservationUseCases {
 
   // ---- steps
 
-  /** Commit or release a locked reservation, per the state machine. */
+  /** Commit, release or return a locked reservation, per the state machine. */
   private async apply(
     tx: Transaction,
     record: ReservationRecord,
@@ -267,11 +284,13 @@ export class ReservationUseCases {
     );
     // The row is locked (or SQLite's one writer is us): only a bug gets here.
     if (!moved) throw new Error(`reservation ${record.id} changed under its lock`);
+    const changeStock = {
+      commit: this.repository.commitStock,
+      release: this.repository.unreserveStock,
+      return: this.repository.returnStock,
+    }[command].bind(this.repository);
     for (const line of record.lines) {
-      const ok =
-        command === "commit"
-          ? await this.repository.commitStock(tx, line.productId, line.quantity, now)
-          : await this.repository.unreserveStock(tx, line.productId, line.quantity, now);
+      const ok = await changeStock(tx, line.productId, line.quantity, now);
       if (!ok)
         throw new Error(`stock of ${line.productId} does not cover reservation ${record.id}`);
     }
@@ -408,5 +427,11 @@ export function outcomeOf(
 }
 
 function targetOf(command: ReservationCommandName | "reserve"): ReservationStatus {
-  return command === "commit" ? "COMMITTED" : command === "release" ? "RELEASED" : "RESERVED";
+  const targets = {
+    reserve: "RESERVED",
+    commit: "COMMITTED",
+    release: "RELEASED",
+    return: "RETURNED",
+  };
+  return targets[command] as ReservationStatus;
 }

@@ -195,6 +195,81 @@ describe.each(adaptersFor("redis"))("inventory commands over %s channels", (adap
     expect(await level(p)).toMatchObject({ onHand: 7, reserved: 0, available: 7 });
   });
 
+  it("answers ReturnStock with StockReturned and puts the units back on hand, once", async () => {
+    const p = product();
+    await seed(p, 10);
+    const r = reservation();
+    await send(
+      command(InventoryCommandTypes.ReserveStock, {
+        reservationId: r,
+        lines: [{ productId: p, quantity: 4 }],
+      }),
+    );
+    await answer(r);
+    await send(command(InventoryCommandTypes.CommitStock, { reservationId: r }));
+    await answer(r, 2);
+    expect(await level(p)).toMatchObject({ onHand: 6, reserved: 0 });
+
+    const giveBack = command(InventoryCommandTypes.ReturnStock, {
+      reservationId: r,
+      reason: "ORDER_CANCELLED",
+    });
+    await send(giveBack);
+    await send(giveBack);
+    const returned = await answer(r, 3);
+    expect(returned.envelope).toMatchObject({
+      type: EventTypes.StockReturned,
+      payload: {
+        reservationId: r,
+        status: "RETURNED",
+        reason: "ORDER_CANCELLED",
+        lines: [{ productId: p, quantity: 4 }],
+      },
+    });
+    expect(returned.headers.causationId).toBe(giveBack.envelope.id);
+    expect(await level(p)).toMatchObject({ onHand: 10, reserved: 0, available: 10, version: 4 });
+
+    // A new ReturnStock gets the stored outcome; nothing comes back twice.
+    await send(command(InventoryCommandTypes.ReturnStock, { reservationId: r }));
+    expect((await answer(r, 4)).envelope).toMatchObject({
+      type: EventTypes.StockReturned,
+      payload: { status: "RETURNED" },
+    });
+    expect(await level(p)).toMatchObject({ onHand: 10, version: 4 });
+    expect(answersTo(r)).toHaveLength(4);
+    const changes = await db().sequelize.query<{ n: number | string }>(
+      "SELECT COUNT(*) AS n FROM outbox_events WHERE aggregate_id = ? AND type = ?",
+      { replacements: [p, EventTypes.StockChanged], type: QueryTypes.SELECT },
+    );
+    expect(Number(changes[0].n)).toBe(4);
+  });
+
+  it("refuses to return stock that was never committed", async () => {
+    const p = product();
+    await seed(p, 5);
+    const [held, unknown] = [reservation(), reservation()];
+    await send(
+      command(InventoryCommandTypes.ReserveStock, {
+        reservationId: held,
+        lines: [{ productId: p, quantity: 2 }],
+      }),
+    );
+    await answer(held);
+
+    await send(command(InventoryCommandTypes.ReturnStock, { reservationId: held }));
+    expect((await answer(held, 2)).envelope).toMatchObject({
+      type: EventTypes.StockRejected,
+      payload: { reservationId: held, status: "RESERVED", reason: "CANNOT_RETURN_RESERVED" },
+    });
+    await send(command(InventoryCommandTypes.ReturnStock, { reservationId: unknown }));
+    expect((await answer(unknown)).envelope).toMatchObject({
+      type: EventTypes.StockRejected,
+      payload: { reservationId: unknown, reason: "NOT_FOUND" },
+    });
+    expect(await level(p)).toMatchObject({ onHand: 5, reserved: 2 });
+    expect(deadLetters).toEqual([]);
+  });
+
   it("answers refusals instead of dead-lettering them, and records a release that came first", async () => {
     const p = product();
     await seed(p, 5);

@@ -490,6 +490,7 @@ describe.each(adaptersFor("mysql"))("inventory on %s", (adapter) => {
       "REJECTED",
       "RELEASED",
       "RESERVED",
+      "RETURNED",
     ]);
     expect(report.reservations.RESERVED).toBeGreaterThan(0);
     expect(report.expiredUnreleased).toBe(0);

@@ -8,12 +8,12 @@ import { AppError } from "../../../lib/errors";
 /**
  * A reservation's state machine, in one place:
  *
- *   (none) ──reserve──▶ RESERVED ──commit──▶ COMMITTED
+ *   (none) ──reserve──▶ RESERVED ──commit──▶ COMMITTED ──return──▶ RETURNED
  *      │                   └──────release──▶ RELEASED
  *      ├──reserve (short)──▶ REJECTED
  *      └──release──▶ RELEASED (a tombstone: the saga cancelled before the reserve arrived)
  *
- * REJECTED, COMMITTED and RELEASED are terminal. Asking for the state a
+ * REJECTED, RELEASED and RETURNED are terminal. Asking for the state a
  * reservation is already in is a repeat (idempotent, no effect); anything
  * else not drawn above is illegal.
  */
@@ -22,13 +22,16 @@ export const RESERVATION_STATUSES: readonly ReservationStatus[] = [
   "REJECTED",
   "COMMITTED",
   "RELEASED",
+  "RETURNED",
 ];
 
 const TRANSITIONS: Readonly<Record<ReservationStatus, readonly ReservationStatus[]>> = {
   RESERVED: ["COMMITTED", "RELEASED"],
   REJECTED: [],
-  COMMITTED: [],
+  // An order cancelled after its stock left: the units come back on hand.
+  COMMITTED: ["RETURNED"],
   RELEASED: [],
+  RETURNED: [],
 };
 
 export function canTransition(from: ReservationStatus, to: ReservationStatus): boolean {
@@ -44,14 +47,15 @@ export function assertTransition(from: ReservationStatus, to: ReservationStatus)
   if (!canTransition(from, to)) throw illegalTransition(from, to);
 }
 
-export type ReservationCommandName = "commit" | "release";
+export type ReservationCommandName = "commit" | "release" | "return";
 
 const TARGET: Record<ReservationCommandName, ReservationStatus> = {
   commit: "COMMITTED",
   release: "RELEASED",
+  return: "RETURNED",
 };
 
-/** What a commit or release means for a reservation in `current` state. */
+/** What a commit, release or return means for a reservation in `current` state. */
 export type Decision =
   | { kind: "apply"; to: ReservationStatus }
   | { kind: "repeat" }

@@ -14,9 +14,10 @@ describe("reservation state machine", () => {
   const allowed: [ReservationStatus, ReservationStatus][] = [
     ["RESERVED", "COMMITTED"],
     ["RESERVED", "RELEASED"],
+    ["COMMITTED", "RETURNED"],
   ];
 
-  it("allows exactly RESERVED → COMMITTED and RESERVED → RELEASED", () => {
+  it("allows exactly RESERVED → COMMITTED, RESERVED → RELEASED and COMMITTED → RETURNED", () => {
     for (const from of RESERVATION_STATUSES) {
       for (const to of RESERVATION_STATUSES) {
         const expected = allowed.some(([f, t]) => f === from && t === to);
@@ -25,8 +26,8 @@ describe("reservation state machine", () => {
     }
   });
 
-  it("has REJECTED, COMMITTED and RELEASED as terminal states", () => {
-    expect(RESERVATION_STATUSES.filter(isTerminal)).toEqual(["REJECTED", "COMMITTED", "RELEASED"]);
+  it("has REJECTED, RELEASED and RETURNED as terminal states", () => {
+    expect(RESERVATION_STATUSES.filter(isTerminal)).toEqual(["REJECTED", "RELEASED", "RETURNED"]);
   });
 
   it("rejects an illegal transition with a 409 naming the current status", () => {
@@ -67,6 +68,26 @@ describe("reservation state machine", () => {
       kind: "refuse",
       reason: "CANNOT_RELEASE_REJECTED",
     });
+  });
+
+  it("decides a return from each state: only a committed reservation can be returned", () => {
+    expect(decide("COMMITTED", "return")).toEqual({ kind: "apply", to: "RETURNED" });
+    expect(decide("RETURNED", "return")).toEqual({ kind: "repeat" });
+    expect(decide("RESERVED", "return")).toEqual({
+      kind: "refuse",
+      reason: "CANNOT_RETURN_RESERVED",
+    });
+    expect(decide("RELEASED", "return")).toEqual({
+      kind: "refuse",
+      reason: "CANNOT_RETURN_RELEASED",
+    });
+    expect(decide("REJECTED", "return")).toEqual({
+      kind: "refuse",
+      reason: "CANNOT_RETURN_REJECTED",
+    });
+    // A returned reservation is over: it can be neither committed nor released again.
+    expect(decide("RETURNED", "commit")).toMatchObject({ kind: "refuse" });
+    expect(decide("RETURNED", "release")).toMatchObject({ kind: "refuse" });
   });
 
   it("calls a reservation expired only while RESERVED and past its deadline", () => {

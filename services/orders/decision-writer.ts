@@ -1,0 +1,121 @@
+import type { Transaction } from "sequelize";
+import { lineageOf, MessageOrigin } from "../../lib/messaging/outbox";
+import type { OutboxHandle } from "../../mixins/outbox.mixin";
+import { Decision, sagaStateOf, TimelineStep } from "./domain/order";
+import type { TimelineEntry } from "./domain/order-view";
+import type { LockedOrder, NewStep, OrderRepository } from "./order-repository";
+
+export type OrdersOutbox = Pick<OutboxHandle, "enqueue">;
+
+/** The message being handled: its id, and the id of the message that caused it (its header). */
+export interface ReceivedMessage {
+  id: string;
+  causationId?: string;
+}
+
+/**
+ * Writes what a decision says, in the caller's transaction: the order row
+ * (guarded by its version), the saga row, the timeline, and each step's
+ * message through the outbox. So the state, its history and its messages
+ * commit together or not at all.
+ */
+export class DecisionWriter {
+  constructor(
+    private readonly repository: OrderRepository,
+    private readonly outbox: OrdersOutbox,
+  ) {}
+
+  /** A new order with its saga. `paymentToken` waits in the saga row for ProcessPayment. */
+  async create(
+    tx: Transaction,
+    decision: Decision,
+    origin: MessageOrigin,
+    paymentToken: string | null,
+  ): Promise<TimelineEntry[]> {
+    const { order, steps } = decision;
+    const correlationId = lineageOf(origin).correlationId ?? null;
+    await this.repository.insertOrder(tx, order, {
+      state: sagaStateOf(order.status),
+      lastStep: steps[steps.length - 1].step,
+      stepCount: steps.length,
+      correlationId,
+      pendingPaymentToken: paymentToken,
+    });
+    return this.writeSteps(tx, order.id, 0, steps, origin, undefined, order.createdAt);
+  }
+
+  /**
+   * The change of a locked order. Without an origin (the sweeper), messages
+   * carry the correlation of the request that started the saga.
+   */
+  async apply(
+    tx: Transaction,
+    locked: LockedOrder,
+    decision: Decision,
+    origin: MessageOrigin | undefined,
+    received?: ReceivedMessage,
+  ): Promise<TimelineEntry[]> {
+    const { order, steps } = decision;
+    const from = origin ?? { meta: { correlationId: locked.saga.correlationId ?? undefined } };
+    const moved = await this.repository.updateOrder(tx, order, locked.order.version, {
+      state: sagaStateOf(order.status),
+      lastStep: steps[steps.length - 1].step,
+      stepCount: locked.saga.stepCount + steps.length,
+      dropPaymentToken: order.status !== "PENDING",
+    });
+    // The row is locked (or SQLite's one writer is us): only a bug gets here.
+    if (!moved) throw new Error(`order ${order.id} changed under its lock`);
+    return this.writeSteps(
+      tx,
+      order.id,
+      locked.saga.stepCount,
+      steps,
+      from,
+      received,
+      order.updatedAt,
+    );
+  }
+
+  private async writeSteps(
+    tx: Transaction,
+    orderId: string,
+    stepsBefore: number,
+    steps: TimelineStep[],
+    origin: MessageOrigin,
+    received: ReceivedMessage | undefined,
+    at: number,
+  ): Promise<TimelineEntry[]> {
+    const lineage = lineageOf(origin, orderId);
+    const written: NewStep[] = [];
+    for (const [i, step] of steps.entries()) {
+      // A step that sends records its message, caused by the one handled; one that
+      // does not records the message handled, caused by whatever caused that.
+      const sent = step.send
+        ? await this.outbox.enqueue(
+            tx,
+            { ...step.send, aggregateId: orderId, sagaId: orderId },
+            origin,
+          )
+        : undefined;
+      written.push({
+        seq: stepsBefore + i + 1,
+        step: step.step,
+        detail: step.detail ?? null,
+        messageId: sent ?? received?.id ?? null,
+        causationId: (sent ? lineage.causationId : received?.causationId) ?? null,
+        correlationId: lineage.correlationId ?? null,
+        at,
+      });
+    }
+    await this.repository.insertSteps(tx, orderId, written);
+    return written.map((s) => ({
+      seq: s.seq,
+      step: s.step,
+      detail: s.detail,
+      at: new Date(s.at).toISOString(),
+      messageId: s.messageId,
+      causationId: s.causationId,
+      correlationId: s.correlationId,
+    }));
+  }
+}

@@ -1,0 +1,79 @@
+import type { OrderStatus } from "../../lib/contracts/orders";
+import { AppError } from "../../lib/errors";
+import type { MessageOrigin } from "../../lib/messaging/outbox";
+import { PageOf, PageRequest, pageWindow } from "../../lib/pagination";
+import type { OrderRecord } from "./domain/order";
+import { OrderSummary, OrderView, toSummary, toView } from "./domain/order-view";
+import type { OrderRepository } from "./order-repository";
+import type { ReactionResult, SagaUseCases } from "./saga.use-cases";
+
+/**
+ * What customers and admins do with placed orders: read their own (another
+ * user's order does not exist for them: 404), cancel before shipping, and,
+ * for admins, ship and deliver. Changes go through the saga's `react`, so
+ * the order aggregate guards them like any message.
+ */
+export class OrderUseCases {
+  constructor(
+    private readonly repository: OrderRepository,
+    private readonly saga: SagaUseCases,
+  ) {}
+
+  async get(userId: string, orderId: string): Promise<OrderView> {
+    const order = await this.requireOwn(userId, orderId);
+    return toView(order, await this.repository.timeline(order.id));
+  }
+
+  /** The user's orders, newest first. */
+  async list(userId: string, request: PageRequest): Promise<PageOf<OrderSummary>> {
+    const { page, pageSize, offset } = pageWindow(request);
+    const { orders, total } = await this.repository.listOwnOrders(userId, offset, pageSize);
+    return { items: orders.map((o) => toSummary(o.order, o.items)), page, pageSize, total };
+  }
+
+  /** The user's order, or 404. */
+  async requireOwn(userId: string, orderId: string): Promise<OrderRecord> {
+    const order = await this.repository.findOwnOrder(userId, orderId);
+    if (!order) throw AppError.notFound("Order");
+    return order;
+  }
+
+  /** Cancels the user's order before it ships; a cancelled order is answered as it is. */
+  async cancel(userId: string, orderId: string, origin: MessageOrigin): Promise<OrderView> {
+    const result = await this.saga.react(
+      orderId,
+      { type: "CancelRequested" },
+      { origin, ownerId: userId },
+    );
+    return this.answer(result);
+  }
+
+  /** Admins: SHIPPED (with a tracking number) from CONFIRMED, DELIVERED from SHIPPED. */
+  async setStatus(
+    orderId: string,
+    status: OrderStatus,
+    trackingNumber: string | undefined,
+    origin: MessageOrigin,
+  ): Promise<OrderView> {
+    const result = await this.saga.react(
+      orderId,
+      { type: "StatusChangeRequested", status, trackingNumber },
+      { origin },
+    );
+    return this.answer(result);
+  }
+
+  private async answer(result: ReactionResult): Promise<OrderView> {
+    switch (result.kind) {
+      case "changed":
+      case "unchanged":
+        return toView(result.order, await this.repository.timeline(result.order.id));
+      case "refused":
+        throw result.error;
+      case "unknown":
+        throw AppError.notFound("Order");
+      case "duplicate":
+        throw new Error("a request cannot be a duplicate message");
+    }
+  }
+}
