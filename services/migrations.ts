@@ -3,7 +3,10 @@ import { inboxMigrations } from "../lib/messaging/inbox";
 import { outboxMigrations } from "../lib/messaging/outbox";
 import { catalogMigrations } from "./catalog/migrations";
 import { inventoryMigrations } from "./inventory/migrations";
+import { notificationsMigrations } from "./notifications/migrations";
 import { deadLetterMigrations } from "./ops/dead-letter-store";
+import { ordersMigrations } from "./orders/migrations";
+import { paymentsMigrations } from "./payments/migrations";
 import { usersMigrations } from "./users/migrations";
 
 /**
@@ -15,4 +18,7 @@ export const serviceMigrations: Record<string, Migration[]> = {
   deadletters: deadLetterMigrations,
   inventory: [...outboxMigrations, ...inboxMigrations, ...inventoryMigrations],
   catalog: [...outboxMigrations, ...catalogMigrations],
+  orders: [...outboxMigrations, ...inboxMigrations, ...ordersMigrations],
+  payments: [...outboxMigrations, ...inboxMigrations, ...paymentsMigrations],
+  notifications: [...inboxMigrations, ...notificationsMigrations],
 };

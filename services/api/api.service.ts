@@ -7,6 +7,7 @@ import { verifyAccessToken } from "../../lib/auth/jwt";
 import type { RequestMeta } from "../../lib/auth/meta";
 import type { Config } from "../../lib/config";
 import { infrastructureOf } from "../../lib/infra";
+import { httpsServerOptions } from "../../lib/infra/tls";
 import { authLevelOf, authorize as checkAccess, TokenVerifier } from "./auth";
 import { readiness } from "./health";
 import { buildOpenApiDocument, JsonSchema, RouteDoc } from "./openapi";
@@ -34,6 +35,7 @@ export const DOMAIN_SERVICES = [
   "search",
   "cart",
   "orders",
+  "payments",
   "notifications",
 ] as const;
 
@@ -99,6 +101,8 @@ export function createApiService(options: ApiServiceOptions = {}): Schema {
       Object.assign(schema.settings!, {
         port: infra.config.port,
         ip: infra.config.host,
+        // HTTPS_CERT_FILE + HTTPS_KEY_FILE: HTTPS only on PORT (files read now, at start).
+        https: httpsServerOptions(infra.config),
         routes: buildRoutes(infra, services, logger),
       });
     },

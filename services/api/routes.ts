@@ -1,7 +1,8 @@
 import type { Logger } from "moleculer";
 import ApiGateway from "moleculer-web";
-import type { ApiRouteSchema } from "moleculer-web";
+import type { ApiRouteSchema, IncomingRequest } from "moleculer-web";
 import type { Infrastructure } from "../../lib/infra";
+import { cardDataGuard } from "./card-data-guard";
 import { clientIpMiddleware, trustedProxies } from "./client-ip";
 import { corsMiddleware } from "./cors";
 import { docsInitializer, docsPage, sendText, swaggerAssets } from "./docs";
@@ -19,6 +20,7 @@ const OWN_ACTIONS = ["api.health", "api.ready", "api.openapi"];
 
 type BodyParsers = {
   json(o: { limit: string }): Middleware;
+  raw(o: { limit: string; type: () => boolean }): Middleware;
   urlencoded(o: { limit: string; extended: boolean }): Middleware;
 };
 
@@ -46,6 +48,20 @@ export function buildRoutes(
   ];
   return [
     {
+      // Payment provider webhooks: the signature covers the exact bytes sent, so the
+      // body is kept raw and handed to the payments service, which alone holds the secret.
+      name: "payment-webhooks",
+      path: `${API_PREFIX}/payments/webhooks`,
+      mappingPolicy: "restrict",
+      authorization: false,
+      bodyParsers: false,
+      use: [...front, bodyParser.raw({ limit: config.bodyLimit, type: () => true })],
+      aliases: { "POST /:provider": "payments.receiveWebhook" },
+      onBeforeCall(_ctx: unknown, _route: unknown, req: IncomingRequest) {
+        req.$params = webhookParams(req);
+      },
+    },
+    {
       name: "api",
       path: API_PREFIX,
       autoAliases: true,
@@ -57,6 +73,8 @@ export function buildRoutes(
         ...front,
         bodyParser.json({ limit: config.bodyLimit }),
         bodyParser.urlencoded({ limit: config.bodyLimit, extended: true }),
+        // After both parsers, so JSON and form bodies are checked alike.
+        cardDataGuard(),
       ],
     },
     {
@@ -81,4 +99,15 @@ export function buildRoutes(
       aliases: { "GET /": "api.health", "GET /ready": "api.ready" },
     },
   ];
+}
+
+/** What payments.receiveWebhook gets: the provider from the path, the raw body, the signature. */
+function webhookParams(req: IncomingRequest): Record<string, unknown> {
+  const { body, headers } = req as IncomingRequest & { body?: unknown };
+  const signature = headers["sandbox-signature"];
+  return {
+    provider: String((req.$params as { provider?: unknown }).provider ?? ""),
+    rawBody: Buffer.isBuffer(body) ? body.toString("utf8") : "",
+    ...(typeof signature === "string" ? { signature } : {}),
+  };
 }
