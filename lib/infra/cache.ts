@@ -1,5 +1,6 @@
 import type { CacherConfig } from "moleculer";
 import { Config } from "../config";
+import { redisConnectionOptions } from "./tls";
 
 /** Seconds a cached action result lives unless the action sets its own ttl. */
 const CACHE_TTL_SEC = 300;
@@ -14,11 +15,11 @@ export function cacherOptions(config: Config): CacherConfig {
     return {
       type: "Redis",
       // The cacher appends "-" to the prefix: keys read "<REDIS_PREFIX>cache-<action>:<hash>".
-      // `redis` goes to `new Redis(...)`, which takes a URL string; the typings only say object.
+      // `redis` goes to `new Redis(...)`: connection options, so rediss:// gets the TLS settings.
       options: {
         prefix: `${config.redisPrefix}cache`,
         ttl: CACHE_TTL_SEC,
-        redis: config.redisUrl as unknown as Record<string, unknown>,
+        redis: { ...redisConnectionOptions(config, config.redisUrl) },
       },
     };
   }

@@ -6,6 +6,7 @@ import { MemoryKeyValueStore } from "./kv/memory";
 import type { QueueFactory } from "./queue/port";
 import { openDatabase, RelationalDatabase } from "./relational";
 import { describeChannels } from "./channels/describe";
+import { mysqlSslOptions, redisConnectionOptions } from "./tls";
 import { loadSigningKeys, SigningKeys } from "../auth/keys";
 
 /**
@@ -44,6 +45,7 @@ export class Infrastructure {
       db = openDatabase(service, {
         mysqlUrl: mysqlUrlFor(service, this.config, this.env),
         perServiceDatabase: !own,
+        mysqlSsl: mysqlSslOptions(this.config),
         sqliteStorage: this.config.sqliteStorage ?? path.join(this.config.dataDir, "db"),
       });
       db.catch(() => this.databases.delete(service));
@@ -85,7 +87,13 @@ export class Infrastructure {
       describeChannels(c),
       {
         port: "transporter",
-        adapter: c.transporter ? c.transporter.split(":")[0] : "none",
+        // The server kind: rediss:// is Redis and tls:// is NATS, over TLS.
+        adapter: c.transporter
+          ? c.transporter
+              .split(":")[0]
+              .replace(/^rediss$/, "redis")
+              .replace(/^tls$/, "nats")
+          : "none",
         target: c.transporter ? redact(c.transporter) : "single node",
       },
       {
@@ -154,7 +162,8 @@ function createKeyValueStore(config: Config): KeyValueStore {
   // Loaded only when configured, so the embedded node never loads ioredis.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { RedisKeyValueStore } = require("./kv/redis") as typeof import("./kv/redis");
-  return new RedisKeyValueStore(config.redisUrl, `${config.redisPrefix}kv:`);
+  const connection = redisConnectionOptions(config, config.redisUrl);
+  return new RedisKeyValueStore(connection, `${config.redisPrefix}kv:`);
 }
 
 function createQueueFactory(config: Config): QueueFactory {
@@ -165,7 +174,10 @@ function createQueueFactory(config: Config): QueueFactory {
   }
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { BullMqQueueFactory } = require("./queue/bullmq") as typeof import("./queue/bullmq");
-  return new BullMqQueueFactory(config.redisUrl, `${config.redisPrefix}q`);
+  return new BullMqQueueFactory(
+    redisConnectionOptions(config, config.redisUrl),
+    `${config.redisPrefix}q`,
+  );
 }
 
 async function withTimeout(p: Promise<boolean>, ms: number): Promise<boolean> {

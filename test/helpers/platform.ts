@@ -52,9 +52,9 @@ export interface PlatformResponse<T = unknown> {
 
 export interface Platform {
   broker: ServiceBroker;
-  /** http://127.0.0.1:<port>/api/v1 */
+  /** http://127.0.0.1:<port>/api/v1 (https:// when the env gives HTTPS_CERT_FILE / HTTPS_KEY_FILE) */
   baseUrl: string;
-  /** http://127.0.0.1:<port> (for the root probes and the docs assets) */
+  /** http(s)://127.0.0.1:<port> (for the root probes and the docs assets) */
   origin: string;
   /** `path` is relative to baseUrl ("/auth/login"), or an absolute URL. */
   request<T = unknown>(
@@ -88,9 +88,9 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   };
   const services = options.services ?? [];
   const broker = new ServiceBroker(buildBrokerOptions(loadConfig(env)));
-  for (const schema of services) broker.createService(schema);
-  broker.createService(createApiService({ services: services.map((s) => s.name) }));
   try {
+    for (const schema of services) broker.createService(schema);
+    broker.createService(createApiService({ services: services.map((s) => s.name) }));
     await broker.start();
   } catch (err) {
     await broker.stop().catch(() => undefined);
@@ -98,9 +98,9 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
     throw err;
   }
 
-  const gateway = broker.getLocalService("api") as unknown as { server: Server };
+  const gateway = broker.getLocalService("api") as unknown as { server: Server; isHTTPS: boolean };
   const { port } = gateway.server.address() as AddressInfo;
-  const origin = `http://127.0.0.1:${port}`;
+  const origin = `${gateway.isHTTPS ? "https" : "http"}://127.0.0.1:${port}`;
   const baseUrl = `${origin}/api/v1`;
 
   return {

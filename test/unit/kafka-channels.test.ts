@@ -30,7 +30,7 @@ describe("Kafka channels configuration", () => {
 
   it("turns on TLS with certificate verification by default", () => {
     const config = loadConfig({ CHANNELS_URL: url, KAFKA_SSL: "true" });
-    expect(kafkaClientOptions(config, url).ssl).toBe(true);
+    expect(kafkaClientOptions(config, url).ssl).toEqual({ rejectUnauthorized: true });
   });
 
   it("lets verification be switched off explicitly", () => {
@@ -52,7 +52,7 @@ describe("Kafka channels configuration", () => {
     });
     expect(kafkaClientOptions(config, url)).toEqual({
       brokers: ["k1.example:9092", "k2.example:9093"],
-      ssl: true,
+      ssl: { rejectUnauthorized: true },
       sasl: { mechanism: "scram-sha-512", username: "svc", password: "s3cret" },
     });
   });
@@ -82,7 +82,7 @@ describe("Kafka channels configuration", () => {
       deadLettering: { enabled: true },
       kafka: {
         brokers: ["k1.example:9092", "k2.example:9093"],
-        ssl: true,
+        ssl: { rejectUnauthorized: true },
         sasl: { mechanism: "plain", username: "svc", password: "pw" },
       },
     });
@@ -104,7 +104,9 @@ describe("channels adapter selection", () => {
     const adapter = createChannelsAdapter(config) as RedisChannelsAdapter;
     expect(adapter).toBeInstanceOf(RedisChannelsAdapter);
     expect(adapter.opts.redis).toMatchObject({
-      url: "rediss://cache:6380",
+      host: "cache",
+      port: 6380,
+      tls: { rejectUnauthorized: true },
       consumerOptions: { minIdleTime: 5000, claimInterval: 200, processingAttemptsInterval: 200 },
     });
   });

@@ -9,6 +9,6 @@ export function describeChannels(config: Config): {
   const url = config.channelsUrl;
   if (!url) return { port: "channels", adapter: "in-process", target: "in-process" };
   const scheme = url.split(":")[0];
-  const adapter = scheme === "rediss" ? "redis" : scheme;
+  const adapter = scheme === "rediss" ? "redis" : scheme === "tls" ? "nats" : scheme;
   return { port: "channels", adapter, target: url.replace(/\/\/[^@/]*@/, "//***@") };
 }

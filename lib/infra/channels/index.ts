@@ -1,16 +1,19 @@
+import type { ConnectionOptions } from "node:tls";
 import { Adapters, Middleware as ChannelsMiddleware } from "@moleculer/channels";
 import type { Middleware, Service, ServiceBroker } from "moleculer";
 import type { Config } from "../../config";
 import { dlqTopic } from "../../messaging/topics";
+import { kafkaTlsOptions, natsTlsOptions, redisConnectionOptions } from "../tls";
 import { NatsChannelsAdapter, RedisChannelsAdapter } from "./durable-adapters";
 import { InProcessAdapter } from "./in-process";
 
 /**
  * Durable messaging port (ARCHITECTURE §2, §4): @moleculer/channels with the
  * adapter CHANNELS_URL names. Unset → in-process (one node only);
- * redis:// or rediss:// → Redis Streams; nats:// → NATS JetStream;
- * kafka://host:9092[,host2:9092] → Kafka through kafkajs (TLS and SASL from
- * the KAFKA_* keys).
+ * redis:// or rediss:// → Redis Streams; nats:// or tls:// → NATS JetStream;
+ * kafka://host:9092[,host2:9092] → Kafka through kafkajs. TLS options come
+ * from lib/infra/tls.ts (REDIS_TLS_*, NATS_TLS_CA_FILE, KAFKA_SSL_*), SASL
+ * from the KAFKA_SASL_* keys.
  */
 
 type AdapterInstance = InstanceType<typeof Adapters.Base>;
@@ -29,8 +32,9 @@ function commonOptions(config: Config) {
 export function redisAdapterOptions(config: Config, url: string) {
   return {
     ...commonOptions(config),
+    // Connection options rather than the URL: the library ignores every other option next to a URL.
     redis: {
-      url,
+      ...redisConnectionOptions(config, url),
       consumerOptions: {
         minIdleTime: config.channelsAckWaitMs,
         claimInterval: config.channelsPollIntervalMs,
@@ -50,11 +54,12 @@ export function natsAdapterOptions(config: Config, url: string) {
   } else if (first.username) {
     connectionOptions.token = decodeURIComponent(first.username);
   }
+  const tls = natsTlsOptions(config, url);
   return {
     ...commonOptions(config),
     nats: {
       url,
-      connectionOptions,
+      connectionOptions: tls ? { ...connectionOptions, tls } : connectionOptions,
       consumerOptions: {
         // Nanoseconds. Applies when the durable consumer is created.
         config: { ack_wait: config.channelsAckWaitMs * 1_000_000 },
@@ -65,7 +70,7 @@ export function natsAdapterOptions(config: Config, url: string) {
 
 export interface KafkaOptions {
   brokers: string[];
-  ssl?: boolean | { rejectUnauthorized: boolean };
+  ssl?: ConnectionOptions;
   sasl?: {
     mechanism: "plain" | "scram-sha-256" | "scram-sha-512";
     username: string;
@@ -84,10 +89,10 @@ export function kafkaClientOptions(config: Config, url: string): KafkaOptions {
         .replace(/\/.*$/, ""),
     )
     .filter(Boolean);
-  if (!brokers.length) throw new Error(`CHANNELS_URL names no Kafka broker: ${url}`);
+  if (!brokers.length) throw new Error(`Kafka URL names no broker: ${url}`);
   const options: KafkaOptions = { brokers };
-  if (config.kafkaSsl)
-    options.ssl = config.kafkaSslRejectUnauthorized ? true : { rejectUnauthorized: false };
+  const ssl = kafkaTlsOptions(config);
+  if (ssl) options.ssl = ssl;
   if (config.kafkaSaslMechanism) {
     if (!config.kafkaSaslUsername || !config.kafkaSaslPassword)
       throw new Error("KAFKA_SASL_MECHANISM needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD");
@@ -114,11 +119,14 @@ export function createChannelsAdapter(config: Config): AdapterInstance {
     case "rediss":
       return new RedisChannelsAdapter(redisAdapterOptions(config, url));
     case "nats":
+    case "tls":
       return new NatsChannelsAdapter(natsAdapterOptions(config, url));
     case "kafka":
       return new Adapters.Kafka(kafkaAdapterOptions(config, url) as never);
     default:
-      throw new Error(`CHANNELS_URL: unsupported scheme "${scheme}" (kafka, redis, rediss, nats)`);
+      throw new Error(
+        `CHANNELS_URL: unsupported scheme "${scheme}" (kafka, redis, rediss, nats, tls)`,
+      );
   }
 }
 

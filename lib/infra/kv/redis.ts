@@ -30,12 +30,13 @@ export class RedisKeyValueStore implements KeyValueStore {
   readonly adapter = "redis" as const;
   private readonly redis: Redis;
 
+  /** `connection`: a redis:// URL, or connection options (lib/infra/tls.ts, with TLS). */
   constructor(
-    url: string,
+    connection: string | RedisOptions,
     private readonly prefix: string,
     redisOptions: RedisOptions = {},
   ) {
-    this.redis = new Redis(url, {
+    this.redis = redisClient(connection, {
       // Bounded: while Redis is down a command fails after a few reconnect attempts instead
       // of waiting forever; ioredis itself keeps reconnecting in the background.
       maxRetriesPerRequest: 2,
@@ -95,6 +96,13 @@ export class RedisKeyValueStore implements KeyValueStore {
   async close(): Promise<void> {
     await closeClient(this.redis);
   }
+}
+
+/** An ioredis client from a URL or from connection options, with the caller's behaviour options. */
+export function redisClient(connection: string | RedisOptions, options: RedisOptions): Redis {
+  return typeof connection === "string"
+    ? new Redis(connection, options)
+    : new Redis({ ...connection, ...options });
 }
 
 /** True when Redis answers PING within `ms`; never throws. */

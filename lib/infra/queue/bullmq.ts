@@ -1,6 +1,6 @@
 import { Job as BullJob, Queue, Worker } from "bullmq";
-import Redis from "ioredis";
-import { closeClient, pingWithin } from "../kv/redis";
+import type { Redis, RedisOptions } from "ioredis";
+import { closeClient, pingWithin, redisClient } from "../kv/redis";
 import {
   FailedJob,
   Job,
@@ -147,11 +147,12 @@ export class BullMqQueueFactory implements QueueFactory {
   private readonly connections: Connections;
   private readonly queues = new Map<string, BullMqJobQueue>();
 
-  constructor(url: string, prefix: string) {
+  /** `connection`: a redis:// URL, or connection options (lib/infra/tls.ts, with TLS). */
+  constructor(connection: string | RedisOptions, prefix: string) {
     const warn = throttledWarning("job queue");
-    const producer = new Redis(url, { maxRetriesPerRequest: 2, connectTimeout: 5000 });
+    const producer = redisClient(connection, { maxRetriesPerRequest: 2, connectTimeout: 5000 });
     // Connects on the first worker, so a node that only adds jobs holds one connection.
-    const consumer = new Redis(url, { maxRetriesPerRequest: null, lazyConnect: true });
+    const consumer = redisClient(connection, { maxRetriesPerRequest: null, lazyConnect: true });
     producer.on("error", warn);
     consumer.on("error", warn);
     this.connections = { producer, consumer, prefix, warn };
@@ -164,6 +165,10 @@ export class BullMqQueueFactory implements QueueFactory {
       this.queues.set(name, queue);
     }
     return queue as JobQueue<T>;
+  }
+
+  opened(): JobQueue[] {
+    return [...this.queues.values()];
   }
 
   async ping(): Promise<boolean> {

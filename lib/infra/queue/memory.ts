@@ -206,6 +206,10 @@ export class MemoryQueueFactory implements QueueFactory {
     return queue as JobQueue<T>;
   }
 
+  opened(): JobQueue[] {
+    return [...this.queues.values()];
+  }
+
   async ping(): Promise<boolean> {
     return true;
   }

@@ -66,6 +66,8 @@ export interface JobQueue<T = unknown> {
 export interface QueueFactory {
   readonly adapter: "bullmq" | "memory";
   queue<T = unknown>(name: string): JobQueue<T>;
+  /** The queues this node has asked for so far (what its metrics report on). */
+  opened(): JobQueue[];
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }

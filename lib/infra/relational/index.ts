@@ -1,6 +1,7 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import type { ConnectionOptions } from "node:tls";
 import { QueryInterface, Sequelize, Transaction } from "sequelize";
 import sqlite3 from "sqlite3";
 import { SequelizeStorage, Umzug } from "umzug";
@@ -40,6 +41,8 @@ export interface RelationalOptions {
   sqliteStorage: string;
   /** When the URL came from the shared MYSQL_URL, the service gets `<db>_<service>`. */
   perServiceDatabase: boolean;
+  /** mysql2's `ssl` option (lib/infra/tls.ts#mysqlSslOptions): every MySQL connection uses TLS. */
+  mysqlSsl?: ConnectionOptions & { verifyIdentity?: boolean };
   logging?: (sql: string) => void;
 }
 
@@ -48,7 +51,7 @@ export async function openDatabase(
   opts: RelationalOptions,
 ): Promise<RelationalDatabase> {
   const sequelize = opts.mysqlUrl
-    ? await openMysql(service, opts.mysqlUrl, opts.perServiceDatabase, opts.logging)
+    ? await openMysql(service, opts.mysqlUrl, opts)
     : openSqlite(service, opts.sqliteStorage, opts.logging);
   return new SequelizeDatabase(service, opts.mysqlUrl ? "mysql" : "sqlite", sequelize);
 }
@@ -56,16 +59,21 @@ export async function openDatabase(
 async function openMysql(
   service: string,
   url: string,
-  perServiceDatabase: boolean,
-  logging?: (sql: string) => void,
+  { perServiceDatabase, logging, mysqlSsl }: RelationalOptions,
 ): Promise<Sequelize> {
   const parsed = new URL(url);
+  // The same TLS for the connection that creates the database as for the pool.
+  const ssl = mysqlSsl ? { ssl: mysqlSsl } : {};
   const baseDb = decodeURIComponent(parsed.pathname.replace(/^\//, "")) || "commerce";
   const database = perServiceDatabase
     ? `${baseDb}_${service.replace(/[^a-zA-Z0-9]/g, "_")}`
     : baseDb;
   if (perServiceDatabase) {
-    const admin = new Sequelize(withDatabase(parsed, ""), { dialect: "mysql", logging: false });
+    const admin = new Sequelize(withDatabase(parsed, ""), {
+      dialect: "mysql",
+      logging: false,
+      dialectOptions: ssl,
+    });
     try {
       await admin.query(
         `CREATE DATABASE IF NOT EXISTS \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`,
@@ -78,7 +86,12 @@ async function openMysql(
     dialect: "mysql",
     logging: logging ?? false,
     pool: { max: 10, min: 0, idle: 10_000, acquire: 30_000 },
-    dialectOptions: { supportBigNumbers: true, bigNumberStrings: false, dateStrings: false },
+    dialectOptions: {
+      supportBigNumbers: true,
+      bigNumberStrings: false,
+      dateStrings: false,
+      ...ssl,
+    },
     define: { charset: "utf8mb4", collate: "utf8mb4_unicode_ci" },
     timezone: "+00:00",
   });
