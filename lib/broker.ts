@@ -1,10 +1,14 @@
+import { Server as NetServer } from "node:net";
 import { BrokerOptions, Errors, Middleware, ServiceBroker } from "moleculer";
 import type { Config } from "./config";
 import { cacherOptions } from "./infra/cache";
 import { channelsMiddleware } from "./infra/channels";
 import { attachInfrastructure, Infrastructure } from "./infra";
+import { transporterOptions } from "./infra/transporter";
 import { loggerOptions } from "./observability/logger";
+import { BusinessMetricsMiddleware, metricsOptions } from "./observability/metrics";
 import { RequestContextMiddleware } from "./observability/request-context";
+import { tracingOptions } from "./observability/tracing";
 
 /**
  * Broker options for any node, built from configuration. moleculer.config.ts
@@ -21,9 +25,8 @@ export function buildBrokerOptions(
     nodeID: config.nodeId ?? null,
     logger: loggerOptions(config),
     logLevel: config.logLevel,
-    // moleculer resolves transporter URLs (nats://, redis://, kafka://, tcp://) at run time;
-    // its typings only list names, hence the cast.
-    transporter: (config.transporter ?? null) as BrokerOptions["transporter"],
+    // TRANSPORTER with the TLS (and Kafka SASL) settings of lib/infra/tls.ts.
+    transporter: transporterOptions(config),
     cacher: cacherOptions(config),
     serializer: "JSON",
     requestTimeout: 10_000,
@@ -44,15 +47,18 @@ export function buildBrokerOptions(
       halfOpenTime: 10_000,
       check: (err: Error) => (err as Errors.MoleculerError).code >= 500,
     },
-    // In-flight requests finish before a node stops (SIGTERM drains).
+    // In-flight requests finish before a node stops (SIGTERM drains, see DrainMiddleware).
     tracking: { enabled: true, shutdownTimeout: 10_000 },
     validator: true,
-    metrics: { enabled: false },
-    tracing: { enabled: false },
+    // Prometheus on METRICS_PORT (unset: off); spans to TRACING_EXPORTER (none: off).
+    metrics: metricsOptions(config),
+    tracing: tracingOptions(config),
     middlewares: [
       InfrastructureMiddleware(infra),
       RequestContextMiddleware(),
       channelsMiddleware(config),
+      BusinessMetricsMiddleware(),
+      DrainMiddleware(),
     ],
     ...extra,
   };
@@ -70,4 +76,37 @@ function InfrastructureMiddleware(infra: Infrastructure): Middleware {
       await infra.close();
     },
   } as Middleware;
+}
+
+/**
+ * SIGTERM drains a node: Moleculer's handler calls broker.stop(), which waits
+ * for requests in flight (tracking), stops the services (channel consumers
+ * after their current message), closes connections, and the process exits 0.
+ * But Moleculer closes the gateway's HTTP server only when the api service
+ * stops, after that wait: the node would take new requests while draining.
+ * This closes every local service's listening server first, so new
+ * connections are refused while requests in flight finish.
+ */
+function DrainMiddleware(): Middleware {
+  return {
+    name: "Drain",
+    created(broker: ServiceBroker) {
+      const stop = broker.stop.bind(broker);
+      broker.stop = () => {
+        stopAcceptingConnections(broker);
+        return stop();
+      };
+    },
+  } as Middleware;
+}
+
+function stopAcceptingConnections(broker: ServiceBroker): void {
+  for (const service of broker.services) {
+    const server = (service as unknown as { server?: unknown }).server;
+    if (server instanceof NetServer && server.listening) {
+      // Idle keep-alive connections close now; busy ones after their response.
+      server.close();
+      service.logger.info("Stopped accepting connections; finishing the requests in flight");
+    }
+  }
 }

@@ -21,6 +21,13 @@ const int: Parser<number> = (raw, name) => {
     throw new Error(`${name} must be a non-negative integer, got "${raw}"`);
   return n;
 };
+const optionalInt: Parser<number | undefined> = (raw, name) => int(raw, name);
+const fraction: Parser<number> = (raw, name) => {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < 0 || n > 1)
+    throw new Error(`${name} must be a number from 0 to 1, got "${raw}"`);
+  return n;
+};
 const list: Parser<string[]> = (raw) =>
   raw
     .split(",")
@@ -47,6 +54,18 @@ export const CONFIG_KEYS = {
   ),
   port: key("PORT", "HTTP port of the API gateway.", int, 3000),
   host: key("HOST", "Interface the gateway listens on.", str, "0.0.0.0"),
+  httpsCertFile: key(
+    "HTTPS_CERT_FILE",
+    "PEM certificate (followed by any intermediate certificates) of the gateway; with HTTPS_KEY_FILE the gateway serves HTTPS only on PORT. Unset: plain HTTP (e.g. behind a TLS-terminating Ingress).",
+    optionalStr,
+    undefined as string | undefined,
+  ),
+  httpsKeyFile: key(
+    "HTTPS_KEY_FILE",
+    "PEM private key of HTTPS_CERT_FILE (set both or neither).",
+    optionalStr,
+    undefined as string | undefined,
+  ),
   logLevel: key(
     "LOG_LEVEL",
     "trace, debug, info, warn, error or fatal.",
@@ -71,12 +90,61 @@ export const CONFIG_KEYS = {
     optionalStr,
     undefined as string | undefined,
   ),
+  tracingExporter: key(
+    "TRACING_EXPORTER",
+    "none, console or jaeger: where Moleculer's tracer sends spans (jaeger: Moleculer's built-in Jaeger exporter, to JAEGER_ENDPOINT).",
+    oneOf("none", "console", "jaeger"),
+    "none",
+  ),
+  jaegerEndpoint: key(
+    "JAEGER_ENDPOINT",
+    "Jaeger collector's HTTP endpoint (http://jaeger:14268/api/traces), or udp://host:6832 for an agent.",
+    str,
+    "http://localhost:14268/api/traces",
+  ),
+  tracingSampleRate: key(
+    "TRACING_SAMPLE_RATE",
+    "Share of new traces recorded, 0 to 1; a message or call joins its trace's decision.",
+    fraction,
+    1,
+  ),
+  metricsPort: key(
+    "METRICS_PORT",
+    "Port of the Prometheus endpoint (Moleculer's metrics and the business metrics). Unset: metrics off; 0: any free port.",
+    optionalInt,
+    undefined as number | undefined,
+  ),
+  metricsPath: key("METRICS_PATH", "Path of the Prometheus endpoint.", str, "/metrics"),
+  metricsSampleIntervalMs: key(
+    "METRICS_SAMPLE_INTERVAL_MS",
+    "How often gauges read from storage (outbox backlog, queue depths, dead letters) are refreshed.",
+    int,
+    5000,
+  ),
 
   mysqlUrl: key(
     "MYSQL_URL",
     "mysql://user:pass@host:3306/db for every service's relational data. Unset: one SQLite file per service under DATA_DIR. `<SERVICE>_MYSQL_URL` (e.g. USERS_MYSQL_URL) gives a service a database of its own.",
     optionalStr,
     undefined as string | undefined,
+  ),
+  mysqlTls: key(
+    "MYSQL_TLS",
+    "on: every MySQL/MariaDB connection uses TLS (refused if the server does not offer it), with the certificate and host name verified.",
+    oneOf("off", "on"),
+    "off",
+  ),
+  mysqlTlsCaFile: key(
+    "MYSQL_TLS_CA_FILE",
+    "PEM file of the CA that signed the MySQL server certificate (MYSQL_TLS=on). Unset: the system CAs.",
+    optionalStr,
+    undefined as string | undefined,
+  ),
+  mysqlTlsRejectUnauthorized: key(
+    "MYSQL_TLS_REJECT_UNAUTHORIZED",
+    "false accepts a MySQL server certificate that does not verify (never in production).",
+    (raw, name) => oneOf("true", "false")(raw, name) === "true",
+    true,
   ),
   sqliteStorage: key(
     "SQLITE_STORAGE",
@@ -86,7 +154,7 @@ export const CONFIG_KEYS = {
   ),
   redisUrl: key(
     "REDIS_URL",
-    "redis://host:6379/0 for cache, key-value (idempotency, rate limits, locks) and BullMQ queues. Unset: in-process stores and queues.",
+    "redis://host:6379/0 (rediss:// for TLS) for cache, key-value (idempotency, rate limits, locks) and BullMQ queues. Unset: in-process stores and queues.",
     optionalStr,
     undefined as string | undefined,
   ),
@@ -96,9 +164,21 @@ export const CONFIG_KEYS = {
     str,
     "mc:",
   ),
+  redisTlsCaFile: key(
+    "REDIS_TLS_CA_FILE",
+    "PEM file of the CA that signed the Redis server certificate, for every rediss:// URL (REDIS_URL, CHANNELS_URL, TRANSPORTER). Unset: the system CAs.",
+    optionalStr,
+    undefined as string | undefined,
+  ),
+  redisTlsRejectUnauthorized: key(
+    "REDIS_TLS_REJECT_UNAUTHORIZED",
+    "false accepts a Redis server certificate that does not verify (never in production).",
+    (raw, name) => oneOf("true", "false")(raw, name) === "true",
+    true,
+  ),
   channelsUrl: key(
     "CHANNELS_URL",
-    "Durable messaging: kafka://host:9092, redis://host:6379, nats://host:4222. Unset: in-process channels.",
+    "Durable messaging: kafka://host:9092, redis://host:6379 (rediss:// for TLS), nats://host:4222 (tls:// for TLS). Unset: in-process channels.",
     optionalStr,
     undefined as string | undefined,
   ),
@@ -110,7 +190,13 @@ export const CONFIG_KEYS = {
   ),
   transporter: key(
     "TRANSPORTER",
-    "Moleculer transporter between nodes (kafka://, nats://, redis://, tcp). Unset: single node.",
+    "Moleculer transporter between nodes (kafka://, nats:// or tls://, redis:// or rediss://, tcp). Unset: single node.",
+    optionalStr,
+    undefined as string | undefined,
+  ),
+  natsTlsCaFile: key(
+    "NATS_TLS_CA_FILE",
+    "PEM file of the CA that signed the NATS server certificate; setting it requires TLS on the NATS connections of TRANSPORTER and CHANNELS_URL, as tls:// URLs do. Unset: tls:// verifies against the system CAs.",
     optionalStr,
     undefined as string | undefined,
   ),
@@ -253,7 +339,7 @@ export const CONFIG_KEYS = {
   ),
   kafkaSsl: key(
     "KAFKA_SSL",
-    "true: connect to the Kafka brokers of CHANNELS_URL over TLS.",
+    "true: connect to the Kafka brokers of CHANNELS_URL and TRANSPORTER over TLS.",
     (raw, name) => oneOf("true", "false")(raw, name) === "true",
     false,
   ),
@@ -262,6 +348,12 @@ export const CONFIG_KEYS = {
     "false accepts a Kafka broker certificate that does not verify (never in production).",
     (raw, name) => oneOf("true", "false")(raw, name) === "true",
     true,
+  ),
+  kafkaSslCaFile: key(
+    "KAFKA_SSL_CA_FILE",
+    "PEM file of the CA that signed the Kafka broker certificates (KAFKA_SSL=true). Unset: the system CAs.",
+    optionalStr,
+    undefined as string | undefined,
   ),
   kafkaSaslMechanism: key(
     "KAFKA_SASL_MECHANISM",
@@ -522,7 +614,59 @@ export function loadConfig(
   if (config.passwordResetTtlSec > 1800 || config.passwordResetTtlSec < 1) {
     throw new Error("Invalid configuration: PASSWORD_RESET_TTL must be between 1 and 1800 seconds");
   }
+  const tlsErrors = tlsRuleErrors(config, env);
+  if (tlsErrors.length) throw new Error(`Invalid configuration:\n  ${tlsErrors.join("\n  ")}`);
   return config;
+}
+
+/** MongoDB URL options that switch certificate or host name verification off. */
+const INSECURE_MONGO_OPTIONS = [
+  "tlsInsecure",
+  "tlsAllowInvalidCertificates",
+  "tlsAllowInvalidHostnames",
+];
+
+/**
+ * TLS settings that contradict each other, and, in production, any setting that
+ * turns certificate verification off: a CA file is the way to trust a private
+ * CA, and a half-configured TLS must not quietly fall back to plain text.
+ */
+function tlsRuleErrors(config: Config, env: NodeJS.ProcessEnv): string[] {
+  const errors: string[] = [];
+  if (!config.httpsCertFile !== !config.httpsKeyFile)
+    errors.push(
+      "HTTPS_CERT_FILE and HTTPS_KEY_FILE go together: set both (HTTPS) or neither (HTTP)",
+    );
+  const redisUrls = [config.redisUrl, config.channelsUrl, config.transporter];
+  if (config.redisTlsCaFile && !redisUrls.some((url) => url?.startsWith("rediss://")))
+    errors.push("REDIS_TLS_CA_FILE is set but no Redis URL uses rediss:// (TLS)");
+  if (config.mysqlTlsCaFile && config.mysqlTls !== "on")
+    errors.push("MYSQL_TLS_CA_FILE is set but MYSQL_TLS is not on");
+  if (config.kafkaSslCaFile && !config.kafkaSsl)
+    errors.push("KAFKA_SSL_CA_FILE is set but KAFKA_SSL is not true");
+  if (config.nodeEnv !== "production") return errors;
+
+  const production = "certificate verification cannot be switched off in production";
+  for (const [name, spec] of Object.entries(CONFIG_KEYS) as [keyof Config, KeySpec<unknown>][]) {
+    if (spec.env.endsWith("_REJECT_UNAUTHORIZED") && config[name] === false)
+      errors.push(
+        `${spec.env}=false: ${production} (trust a private CA with a *_CA_FILE setting or NODE_EXTRA_CA_CERTS)`,
+      );
+  }
+  if (env.NODE_TLS_REJECT_UNAUTHORIZED === "0")
+    errors.push(`NODE_TLS_REJECT_UNAUTHORIZED=0: ${production}`);
+  const mongoOptions = config.mongoUrl ? mongoUrlOptions(config.mongoUrl) : new URLSearchParams();
+  for (const option of INSECURE_MONGO_OPTIONS) {
+    if (mongoOptions.get(option) === "true")
+      errors.push(`MONGO_URL ${option}=true: ${production} (use tlsCAFile)`);
+  }
+  return errors;
+}
+
+/** The query of a MongoDB URL (read by hand: a multi-host URL is not a WHATWG URL). */
+function mongoUrlOptions(url: string): URLSearchParams {
+  const query = url.indexOf("?");
+  return new URLSearchParams(query < 0 ? "" : url.slice(query + 1));
 }
 
 /** The relational URL a service uses: `<SERVICE>_MYSQL_URL`, else MYSQL_URL, else undefined (embedded). */

@@ -8,6 +8,9 @@ import {
   OutboxMessageInput,
   OutboxStatus,
 } from "../lib/messaging/outbox";
+import { businessMetrics } from "../lib/observability/metrics";
+import { PeriodicSampler } from "../lib/observability/sampler";
+import { sampleNewTrace } from "../lib/observability/tracing";
 import type { DatabaseThis } from "./database.mixin";
 import type { Transaction } from "sequelize";
 
@@ -43,7 +46,8 @@ export interface OutboxMixinOptions {
   afterPublish?: (message: OutboxMessage) => void | Promise<void>;
 }
 
-type OutboxVars = DatabaseThis & OutboxThis & { outboxRelay?: Outbox };
+type OutboxVars = DatabaseThis &
+  OutboxThis & { outboxRelay?: Outbox; outboxSampler?: PeriodicSampler };
 
 /**
  * Puts an envelope on its channel with its headers, partitioned by its
@@ -58,12 +62,15 @@ export function sendEnvelope(
   return broker.sendToChannel(message.topic, message.envelope, {
     key: message.aggregateId,
     headers: { ...headers },
-    // Gives the consumer's ctx the correlation (as requestID) and ids in meta.
+    // Gives the consumer's ctx the trace (requestID; the correlation id unless the message
+    // says otherwise), its parent span (the one that enqueued the message) and ids in meta.
+    // A message enqueued outside any span (by a sweeper) is traced under its correlation id
+    // if the tracer samples it; its parent is then the message id, a span nobody recorded.
     ctx: {
-      id: headers.messageId,
-      requestID: headers.correlationId,
+      id: headers.parentSpanId ?? headers.messageId,
+      requestID: headers.traceId ?? headers.correlationId,
       level: 1,
-      tracing: false,
+      tracing: headers.traceSampled ? headers.traceSampled === "true" : sampleNewTrace(broker),
       service: { fullName: source },
       meta: {
         correlationId: headers.correlationId,
@@ -108,9 +115,23 @@ export function OutboxMixin(opts: OutboxMixinOptions = {}): Partial<ServiceSchem
       this.outboxRelay = relay;
       this.outbox = relay;
       relay.start();
+
+      // The backlog gauges (metrics on): what is waiting, and for how long.
+      const metrics = businessMetrics(broker);
+      if (metrics.enabled) {
+        const service = this.name;
+        this.outboxSampler = new PeriodicSampler(
+          `the ${service} outbox`,
+          async () => metrics.outboxBacklog(service, await relay.status()),
+          config.metricsSampleIntervalMs,
+          this.logger,
+        );
+        this.outboxSampler.start();
+      }
     },
 
     async stopped() {
+      await this.outboxSampler?.stop();
       await this.outboxRelay?.stop();
     },
   };

@@ -1,5 +1,6 @@
 import type { ChannelSchema, Context, Service } from "moleculer";
 import { runWithRequestContext } from "../observability/request-context";
+import { inChannelSpan, traceParentOf } from "../observability/tracing";
 import { MessageEnvelope, MessageHeaders, MessageMeta, parseEnvelope } from "./envelope";
 import { dlqTopic, Topic } from "./topics";
 
@@ -40,6 +41,11 @@ export interface DurableChannelOptions<P, S> {
  * names the message so the outbox can record it as the causation of what the
  * handler publishes. A handler that throws is retried, then the message goes
  * to `<topic>.dlq`. Handlers must be idempotent (see inbox.ts).
+ *
+ * With tracing on, each delivery is a span ("channel '<topic>' <type>") in
+ * the trace of the request that caused the message, the child of the span
+ * that enqueued it (see sendEnvelope); its tags name the message, never its
+ * payload (reset links, addresses).
  */
 export function durableChannel<P = unknown, S = Service>(
   topic: Topic,
@@ -54,21 +60,48 @@ export function durableChannel<P = unknown, S = Service>(
     async handler(this: S, ctxArg: unknown, raw: unknown) {
       const ctx = ctxArg as MessageContext<P>;
       const headers = incomingHeaders(ctx.broker.channelAdapter.parseMessageHeaders(raw));
-      const envelope = parseEnvelope<P>(ctx.params);
       const meta = ctx.meta;
-      meta.correlationId ??= headers.correlationId ?? ctx.requestID ?? envelope.id;
+      meta.correlationId ??= headers.correlationId ?? ctx.requestID ?? undefined;
       if (!meta.sagaId && headers.sagaId) meta.sagaId = headers.sagaId;
-      meta.messageId = envelope.id;
-      return runWithRequestContext(
-        {
-          requestId: ctx.requestID ?? undefined,
-          correlationId: meta.correlationId,
-          sagaId: meta.sagaId,
-        },
-        () => handler.call(this, envelope, ctx, headers),
+      const context = {
+        requestId: ctx.requestID ?? undefined,
+        correlationId: meta.correlationId,
+        sagaId: meta.sagaId,
+      };
+      // The whole delivery, its span included, runs in the message's request context.
+      return runWithRequestContext(context, () =>
+        inChannelSpan(
+          ctx,
+          this as Service,
+          spanName(topic, ctx.params),
+          spanTags(ctx),
+          async () => {
+            const envelope = parseEnvelope<P>(ctx.params);
+            meta.messageId = envelope.id;
+            return runWithRequestContext({ trace: traceParentOf(ctx) }, () =>
+              handler.call(this, envelope, ctx, headers),
+            );
+          },
+        ),
       );
     },
   };
+
+  function spanTags(ctx: MessageContext<P>) {
+    return {
+      channel: { topic, group },
+      message: {
+        id: envelopeField(ctx.params, "id"),
+        type: envelopeField(ctx.params, "type"),
+        aggregateId: envelopeField(ctx.params, "aggregateId"),
+      },
+    };
+  }
+}
+
+function spanName(topic: Topic, body: unknown): string {
+  const type = envelopeField(body, "type");
+  return type ? `channel '${topic}' ${type}` : `channel '${topic}'`;
 }
 
 /** Transport headers as strings; the library's own ($meta, $requestID…) are left out. */
@@ -78,4 +111,10 @@ function incomingHeaders(raw: Record<string, unknown> | null): IncomingHeaders {
     if (!key.startsWith("$") && typeof value === "string") out[key] = value;
   }
   return out;
+}
+
+/** A field of a body that may not be an envelope (span names and tags are made before the check). */
+function envelopeField(body: unknown, field: "id" | "type" | "aggregateId"): string | undefined {
+  const value = (body as Record<string, unknown> | null)?.[field];
+  return typeof value === "string" ? value : undefined;
 }

@@ -35,6 +35,14 @@ export interface MessageHeaders {
   /** Name of the service that produced it. */
   source: string;
   messageId: string;
+  /**
+   * Tracing (when on where the message was enqueued): the trace and the span
+   * that enqueued it, and whether that trace is recorded. The consumer's span
+   * becomes that span's child, however late the message is published.
+   */
+  traceId?: string;
+  parentSpanId?: string;
+  traceSampled?: "true" | "false";
 }
 
 /**
@@ -75,6 +83,7 @@ export interface HeaderInput {
   causationId?: string;
   sagaId?: string;
   timestamp?: Date;
+  trace?: { traceId: string; spanId: string; sampled: boolean };
 }
 
 /** Headers for an envelope. Without a correlation id the message starts its own (its id). */
@@ -88,6 +97,11 @@ export function headersFor(envelope: MessageEnvelope, input: HeaderInput): Messa
   // Absent rather than undefined: NATS rejects undefined header values.
   if (input.sagaId) headers.sagaId = input.sagaId;
   if (input.causationId) headers.causationId = input.causationId;
+  if (input.trace) {
+    headers.traceId = input.trace.traceId;
+    headers.parentSpanId = input.trace.spanId;
+    headers.traceSampled = input.trace.sampled ? "true" : "false";
+  }
   return headers;
 }
 

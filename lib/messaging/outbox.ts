@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { DataTypes, QueryTypes, Transaction } from "sequelize";
 import type { Migration, RelationalDatabase } from "../infra/relational";
 import { currentRequestContext } from "../observability/request-context";
+import { TraceParent, traceParentOf } from "../observability/tracing";
 import {
   createEnvelope,
   headersFor,
@@ -84,6 +85,8 @@ export interface OutboxMessageInput {
 export interface MessageOrigin {
   requestID?: string | null;
   meta?: object;
+  /** A Moleculer context's active span (tracing on). */
+  span?: { id: string; traceID: string; sampled: boolean } | null;
 }
 
 /** Where a message comes from: the request or saga it belongs to, and the message that caused it. */
@@ -91,17 +94,20 @@ export interface MessageLineage {
   correlationId?: string;
   causationId?: string;
   sagaId?: string;
+  /** The span that sends it (tracing on): the consumer's span will be its child. */
+  trace?: TraceParent;
 }
 
 /**
  * The lineage of a message caused by `origin` (ctx.meta.correlationId, else
  * ctx.requestID), else by the request context of the calling code; causation
- * is the message being handled (ctx.meta.messageId, set by durableChannel).
+ * is the message being handled (ctx.meta.messageId, set by durableChannel);
+ * the trace parent is the origin's active span, else the calling code's.
  */
 export function lineageOf(origin?: MessageOrigin, sagaId?: string): MessageLineage {
   const meta = (origin?.meta ?? {}) as MessageMeta;
   const context = currentRequestContext();
-  return {
+  const lineage: MessageLineage = {
     correlationId:
       meta.correlationId ??
       origin?.requestID ??
@@ -111,6 +117,10 @@ export function lineageOf(origin?: MessageOrigin, sagaId?: string): MessageLinea
     causationId: meta.messageId,
     sagaId: sagaId ?? meta.sagaId ?? context?.sagaId,
   };
+  const trace = traceParentOf(origin) ?? context?.trace;
+  // Absent rather than undefined: callers store lineages as they are.
+  if (trace) lineage.trace = trace;
+  return lineage;
 }
 
 /** A row ready to go on the wire. */

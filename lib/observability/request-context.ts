@@ -1,5 +1,6 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import type { Context, Middleware } from "moleculer";
+import { TraceParent, traceParentOf } from "./tracing";
 
 /**
  * The request (or saga) a piece of work belongs to, carried through async
@@ -9,6 +10,8 @@ export interface RequestContext {
   requestId?: string;
   correlationId?: string;
   sagaId?: string;
+  /** The span the work runs in (tracing on): the parent of the messages it enqueues. */
+  trace?: TraceParent;
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();
@@ -27,6 +30,7 @@ function fromMoleculerContext(ctx: Context): RequestContext {
     requestId: ctx.requestID ?? undefined,
     correlationId: meta.correlationId ?? ctx.requestID ?? undefined,
     sagaId: meta.sagaId,
+    trace: traceParentOf(ctx),
   };
 }
 

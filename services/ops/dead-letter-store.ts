@@ -211,6 +211,15 @@ export class DeadLetterStore {
     return rows.map((r) => Number(r.id));
   }
 
+  /** Dead (not replayed) letters per topic; topics with none are absent. */
+  async deadCountsByTopic(): Promise<Map<string, number>> {
+    const rows = await this.select<{ topic: string; n: number | string }>(
+      `SELECT topic, COUNT(*) AS n FROM ${TABLE} WHERE status = 'dead' GROUP BY topic`,
+      [],
+    );
+    return new Map(rows.map((r) => [r.topic, Number(r.n)]));
+  }
+
   /** Marks a replay before it is sent, so a failure during the replay can mark it dead again. */
   async markReplayed(id: number): Promise<void> {
     await this.db.sequelize.query(

@@ -6,8 +6,11 @@ import type {
   ServiceSettingSchema,
 } from "moleculer";
 import { AppError } from "../../lib/errors";
+import { infrastructureOf } from "../../lib/infra";
 import { originalHeaders, ReplayHeaders } from "../../lib/infra/channels/dead-letter-headers";
 import { ALL_TOPICS, dlqTopic } from "../../lib/messaging/topics";
+import { businessMetrics } from "../../lib/observability/metrics";
+import { PeriodicSampler } from "../../lib/observability/sampler";
 import { DatabaseMixin, DatabaseThis } from "../../mixins/database.mixin";
 import { serviceMigrations } from "../migrations";
 import { DeadLetter, DeadLetterStore, DeadLetterSummary } from "./dead-letter-store";
@@ -22,6 +25,7 @@ import { DeadLetter, DeadLetterStore, DeadLetterSummary } from "./dead-letter-st
 
 interface Locals extends DatabaseThis {
   store: DeadLetterStore;
+  sizes?: PeriodicSampler;
 }
 
 type ReplayParams = { id?: number; topic?: string };
@@ -126,7 +130,27 @@ const DeadLettersService: ServiceSchema<ServiceSettingSchema, Record<string, nev
   },
 
   started() {
-    this.store = new DeadLetterStore(this.db);
+    const store = new DeadLetterStore(this.db);
+    this.store = store;
+    // The DLQ sizes gauge (metrics on), every topic reported, 0 included.
+    const metrics = businessMetrics(this.broker);
+    if (!metrics.enabled) return;
+    this.sizes = new PeriodicSampler(
+      "dead letter counts",
+      async () => {
+        const counts = await store.deadCountsByTopic();
+        for (const topic of new Set([...ALL_TOPICS, ...counts.keys()]))
+          metrics.deadLetters(topic, counts.get(topic) ?? 0);
+      },
+      infrastructureOf(this.broker).config.metricsSampleIntervalMs,
+      this.logger,
+    );
+    this.sizes.start();
+  },
+
+  async stopped() {
+    // A read in progress finishes before the node closes the database.
+    await this.sizes?.stop();
   },
 };
 

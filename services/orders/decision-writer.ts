@@ -1,9 +1,11 @@
 import type { Transaction } from "sequelize";
 import { lineageOf, MessageOrigin } from "../../lib/messaging/outbox";
 import type { OutboxHandle } from "../../mixins/outbox.mixin";
-import { Decision, sagaStateOf, TimelineStep } from "./domain/order";
+import type { OrderStatus } from "../../lib/contracts/orders";
+import { Decision, OrderRecord, sagaStateOf, TimelineStep } from "./domain/order";
 import type { TimelineEntry } from "./domain/order-view";
 import type { LockedOrder, NewStep, OrderRepository } from "./order-repository";
+import { countDecision, OrderMetrics } from "./order-metrics";
 
 export type OrdersOutbox = Pick<OutboxHandle, "enqueue">;
 
@@ -17,12 +19,13 @@ export interface ReceivedMessage {
  * Writes what a decision says, in the caller's transaction: the order row
  * (guarded by its version), the saga row, the timeline, and each step's
  * message through the outbox. So the state, its history and its messages
- * commit together or not at all.
+ * commit together or not at all; the order metrics count it once committed.
  */
 export class DecisionWriter {
   constructor(
     private readonly repository: OrderRepository,
     private readonly outbox: OrdersOutbox,
+    private readonly metrics?: OrderMetrics,
   ) {}
 
   /** A new order with its saga. `paymentToken` waits in the saga row for ProcessPayment. */
@@ -41,6 +44,7 @@ export class DecisionWriter {
       correlationId,
       pendingPaymentToken: paymentToken,
     });
+    this.countAfterCommit(tx, null, order);
     return this.writeSteps(tx, order.id, 0, steps, origin, undefined, order.createdAt);
   }
 
@@ -65,6 +69,7 @@ export class DecisionWriter {
     });
     // The row is locked (or SQLite's one writer is us): only a bug gets here.
     if (!moved) throw new Error(`order ${order.id} changed under its lock`);
+    this.countAfterCommit(tx, locked.order.status, order);
     return this.writeSteps(
       tx,
       order.id,
@@ -74,6 +79,12 @@ export class DecisionWriter {
       received,
       order.updatedAt,
     );
+  }
+
+  /** Counted only once the transaction commits (a rolled-back or retried attempt never counts). */
+  private countAfterCommit(tx: Transaction, before: OrderStatus | null, after: OrderRecord): void {
+    const metrics = this.metrics;
+    if (metrics) tx.afterCommit(() => countDecision(metrics, before, after));
   }
 
   private async writeSteps(

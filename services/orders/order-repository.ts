@@ -298,11 +298,41 @@ export class OrderRepository {
     return row ? toOrder(row, await this.lines(id)) : null;
   }
 
-  async timeline(orderId: string): Promise<TimelineEntry[]> {
+  /** Any user's order (operators' reads only). */
+  async findOrder(id: string): Promise<OrderRecord | null> {
+    const [row] = await this.select<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM orders WHERE id = ?`, [
+      id,
+    ]);
+    return row ? toOrder(row, await this.lines(id)) : null;
+  }
+
+  /**
+   * The user's order with the timeline of that same state. The order row and
+   * its saga's step count are read in one statement, and the timeline, read
+   * after them, is cut at that count: a step committed in between (with the
+   * order change it belongs to) shows on the next read, never beside the
+   * older order.
+   */
+  async findOwnOrderWithTimeline(
+    userId: string,
+    id: string,
+  ): Promise<{ order: OrderRecord; timeline: TimelineEntry[] } | null> {
+    const [row] = await this.select<OrderRow & { step_count: number | string }>(
+      `SELECT ${orderColumns("o.")}, s.step_count FROM orders o
+       JOIN order_saga s ON s.order_id = o.id WHERE o.id = ? AND o.user_id = ?`,
+      [id, userId],
+    );
+    if (!row) return null;
+    const timeline = await this.timeline(id, Number(row.step_count));
+    return { order: toOrder(row, await this.lines(id)), timeline };
+  }
+
+  /** The saga's steps, in order; those up to `throughSeq` when it is given. */
+  async timeline(orderId: string, throughSeq = Number.MAX_SAFE_INTEGER): Promise<TimelineEntry[]> {
     const rows = await this.select<StepRow>(
       `SELECT seq, step, detail, message_id, causation_id, correlation_id, at
-       FROM saga_steps WHERE order_id = ? ORDER BY seq`,
-      [orderId],
+       FROM saga_steps WHERE order_id = ? AND seq <= ? ORDER BY seq`,
+      [orderId, throughSeq],
     );
     return rows.map((r) => ({
       seq: Number(r.seq),

@@ -7,6 +7,11 @@ import { OrderSummary, OrderView, toSummary, toView } from "./domain/order-view"
 import type { OrderRepository } from "./order-repository";
 import type { ReactionResult, SagaUseCases } from "./saga.use-cases";
 
+/** An order as operators see it: the customer's view plus whose it is. */
+export interface InspectedOrder extends OrderView {
+  userId: string;
+}
+
 /**
  * What customers and admins do with placed orders: read their own (another
  * user's order does not exist for them: 404), cancel before shipping, and,
@@ -20,8 +25,16 @@ export class OrderUseCases {
   ) {}
 
   async get(userId: string, orderId: string): Promise<OrderView> {
-    const order = await this.requireOwn(userId, orderId);
-    return toView(order, await this.repository.timeline(order.id));
+    const found = await this.repository.findOwnOrderWithTimeline(userId, orderId);
+    if (!found) throw AppError.notFound("Order");
+    return toView(found.order, found.timeline);
+  }
+
+  /** Operators: any order, with its owner, whoever asks (no REST route reaches this). */
+  async inspect(orderId: string): Promise<InspectedOrder> {
+    const order = await this.repository.findOrder(orderId);
+    if (!order) throw AppError.notFound("Order");
+    return { ...toView(order, await this.repository.timeline(order.id)), userId: order.userId };
   }
 
   /** The user's orders, newest first. */

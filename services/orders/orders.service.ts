@@ -5,6 +5,7 @@ import type { ProductSnapshot } from "../../lib/contracts/catalog";
 import type { Receipt, ShippingAddress } from "../../lib/contracts/orders";
 import { AppError } from "../../lib/errors";
 import { infrastructureOf } from "../../lib/infra";
+import { businessMetrics } from "../../lib/observability/metrics";
 import { durableChannel, IncomingHeaders } from "../../lib/messaging/channel";
 import type { MessageEnvelope } from "../../lib/messaging/envelope";
 import { Topics } from "../../lib/messaging/topics";
@@ -148,6 +149,15 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersMethods, OrdersLocals> 
       },
     },
 
+    /** Operators (REPL `order <id>`): any order with its owner and saga timeline. No REST route. */
+    inspect: {
+      visibility: "public",
+      params: P.orderIdParams,
+      handler(ctx: Ctx<P.OrderIdParams>) {
+        return this.orders.inspect(ctx.params.id);
+      },
+    },
+
     setOrderStatus: {
       rest: "PATCH /orders/:id/status",
       auth: "admin",
@@ -214,7 +224,7 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersMethods, OrdersLocals> 
     if (config.orderPaymentTimeoutSec < 1)
       throw new Error("ORDER_PAYMENT_TIMEOUT_SEC must be at least 1");
     const repository = new OrderRepository(this.db.sequelize);
-    const writer = new DecisionWriter(repository, this.outbox);
+    const writer = new DecisionWriter(repository, this.outbox, businessMetrics(this.broker));
     const keys = new IdempotencyKeys(this.db, { ttlMs: config.idempotencyTtlSec * 1000 });
     this.saga = new SagaUseCases({
       repository,

@@ -1,6 +1,7 @@
 import { AppError } from "../../lib/errors";
 import { processOnce } from "../../lib/messaging/inbox";
 import type { MessageOrigin } from "../../lib/messaging/outbox";
+import { runWithRequestContext } from "../../lib/observability/request-context";
 import type { DecisionWriter, ReceivedMessage } from "./decision-writer";
 import { Decision, decide, OrderEvent, OrderRecord } from "./domain/order";
 import type { TimelineEntry } from "./domain/order-view";
@@ -98,7 +99,10 @@ export class SagaUseCases {
       let inBatch = 0;
       for (const id of due) {
         if (shouldStop()) return cancelled + inBatch;
-        const result = await this.react(id, { type: "PaymentDeadlinePassed" });
+        // No request behind a sweep: its log lines name the saga they act on.
+        const result = await runWithRequestContext({ sagaId: id }, () =>
+          this.react(id, { type: "PaymentDeadlinePassed" }),
+        );
         if (result.kind === "changed") inBatch++;
       }
       cancelled += inBatch;

@@ -104,12 +104,25 @@ export interface SuggestParams {
 
 export const DEFAULT_SUGGESTIONS = 8;
 
+/** Largest page a rebuild reads from `catalog.export` (its own maximum). */
+export const MAX_REBUILD_PAGE_SIZE = 1000;
+
 export const rebuildParams = {
   $$strict: true,
   clear: { type: "boolean", convert: true, optional: true },
+  pageSize: {
+    type: "number",
+    integer: true,
+    min: 1,
+    max: MAX_REBUILD_PAGE_SIZE,
+    convert: true,
+    optional: true,
+  },
 };
 
 export interface RebuildParams {
   /** Empty the index first (drops products the catalog no longer has; search is partial meanwhile). */
   clear?: boolean;
+  /** Products read per page (default the largest): smaller pages are gentler on the catalog. */
+  pageSize?: number;
 }

@@ -1,8 +1,13 @@
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { StockLevel } from "../../lib/contracts/catalog";
 import { infrastructureOf } from "../../lib/infra";
+import { businessMetrics } from "../../lib/observability/metrics";
 import { durableChannel } from "../../lib/messaging/channel";
 import { Topics } from "../../lib/messaging/topics";
+import {
+  SEARCH_REBUILD_PROGRESS_EVENT,
+  SearchRebuildProgress,
+} from "../../lib/ops/search-progress";
 import { createSearchIndex, indexIsPerNode } from "./create-index";
 import type { SearchIndex } from "./index-port";
 import { CachedSearchIndex } from "./cached-index";
@@ -26,13 +31,12 @@ interface SearchLocals {
 }
 
 interface SearchMethods {
-  rebuildFromCatalog(clear?: boolean): Promise<RebuildResult>;
+  rebuildFromCatalog(clear?: boolean, pageSize?: number): Promise<RebuildResult>;
   rebuildWhenReady(): Promise<void>;
 }
 
 type SearchThis = Service & SearchLocals & SearchMethods;
 
-const EXPORT_PAGE_SIZE = 1000;
 const DEPENDENCIES = ["catalog", "inventory"];
 /** Longest pause between attempts of the start-up rebuild. */
 const MAX_RETRY_DELAY_MS = 30_000;
@@ -54,7 +58,10 @@ function productEvents(group: string) {
     group,
     maxInFlight: 1,
     async handler(envelope) {
-      await this.indexer.apply(envelope);
+      const applied = await this.indexer.apply(envelope);
+      // How long a catalog change took to become searchable (stale versions included: they
+      // were processed too). A stuck consumer shows as no observations, not as a big lag.
+      if (applied) businessMetrics(this.broker).searchIndexLag(applied.lagMs);
     },
   });
 }
@@ -112,7 +119,7 @@ const SearchService: ServiceSchema<ServiceSettingSchema, SearchMethods, SearchLo
       },
       params: P.rebuildParams,
       handler(this: SearchThis, ctx: Context<P.RebuildParams>) {
-        return this.rebuildFromCatalog(ctx.params.clear);
+        return this.rebuildFromCatalog(ctx.params.clear, ctx.params.pageSize);
       },
     },
 
@@ -146,7 +153,7 @@ const SearchService: ServiceSchema<ServiceSettingSchema, SearchMethods, SearchLo
   },
 
   methods: {
-    rebuildFromCatalog(this: SearchThis, clear = false) {
+    rebuildFromCatalog(this: SearchThis, clear = false, pageSize = P.MAX_REBUILD_PAGE_SIZE) {
       return this.rebuilds.start(async () => {
         if (clear) await this.index.clear();
         this.logger.info("Rebuilding the search index from the catalog…");
@@ -156,7 +163,7 @@ const SearchService: ServiceSchema<ServiceSettingSchema, SearchMethods, SearchLo
             exportPage: (cursor) =>
               this.broker.call<CatalogExportPage, object>(
                 "catalog.export",
-                { ...(cursor ? { cursor } : {}), limit: EXPORT_PAGE_SIZE, status: "active" },
+                { ...(cursor ? { cursor } : {}), limit: pageSize, status: "active" },
                 { timeout: 60_000 },
               ),
             stockLevels: (productIds) =>
@@ -166,12 +173,19 @@ const SearchService: ServiceSchema<ServiceSettingSchema, SearchMethods, SearchLo
                 { timeout: 60_000 },
               ),
           },
-          ({ indexed, total, percent }) =>
+          (progress) => {
+            const { indexed, total, percent } = progress;
             this.logger.info(
               percent !== undefined
                 ? `Search rebuild: ${percent}% (${indexed} of ${total})`
                 : `Search rebuild: ${indexed} products so far`,
-            ),
+            );
+            // For an operator watching from the REPL (search rebuild); losing one is harmless.
+            const event: SearchRebuildProgress = { nodeID: this.broker.nodeID, ...progress };
+            void Promise.resolve(this.broker.broadcast(SEARCH_REBUILD_PROGRESS_EVENT, event)).catch(
+              () => undefined,
+            );
+          },
         );
         this.logger.info(`Search index rebuilt: ${result.indexed} products in ${result.tookMs} ms`);
         return result;
