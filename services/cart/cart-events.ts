@@ -42,6 +42,8 @@ export function pendingEvent(
   // Absent rather than undefined: a document store keeps what it is given.
   if (lineage.correlationId) pending.correlationId = lineage.correlationId;
   if (lineage.causationId) pending.causationId = lineage.causationId;
+  // The request's span, so the consumers' spans join the same trace.
+  if (lineage.trace) pending.trace = { ...lineage.trace };
   return pending;
 }
 
@@ -62,6 +64,7 @@ export function toMessage(
     source,
     correlationId: event.correlationId,
     causationId: event.causationId,
+    trace: event.trace,
   });
   return { envelope, headers };
 }

@@ -88,6 +88,7 @@ const eventSchema = new Schema<StoredEvent>(
     occurredAt: { type: Date, required: true },
     correlationId: { type: String },
     causationId: { type: String },
+    trace: { type: Schema.Types.Mixed },
   },
   nested,
 );
@@ -370,6 +371,7 @@ function fromStoredEvent(stored: StoredEvent): PendingCartEvent {
   // Optional fields stay absent when they were never set.
   if (stored.correlationId !== undefined) event.correlationId = stored.correlationId;
   if (stored.causationId !== undefined) event.causationId = stored.causationId;
+  if (stored.trace) event.trace = stored.trace;
   return event;
 }
 

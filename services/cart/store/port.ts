@@ -65,6 +65,8 @@ export interface PendingCartEvent {
   correlationId?: string;
   /** Id of the message whose handling caused the change. */
   causationId?: string;
+  /** Tracing: the span of the request that made the change. */
+  trace?: { traceId: string; spanId: string; sampled: boolean };
 }
 
 export interface CartStore {
