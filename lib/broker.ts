@@ -1,4 +1,5 @@
 import { Server as NetServer } from "node:net";
+import type { Server as HttpServer } from "node:http";
 import { BrokerOptions, Errors, Middleware, ServiceBroker } from "moleculer";
 import type { Config } from "./config";
 import { cacherOptions } from "./infra/cache";
@@ -92,21 +93,34 @@ function DrainMiddleware(): Middleware {
     name: "Drain",
     created(broker: ServiceBroker) {
       const stop = broker.stop.bind(broker);
-      broker.stop = () => {
-        stopAcceptingConnections(broker);
-        return stop();
+      broker.stop = async () => {
+        const servers = stopAcceptingConnections(broker);
+        try {
+          await stop();
+        } finally {
+          // Keep-alive connections that were busy when the drain began would
+          // otherwise outlive the node and feed requests to stopped services.
+          for (const server of servers) server.closeAllConnections();
+        }
       };
     },
   } as Middleware;
 }
 
-function stopAcceptingConnections(broker: ServiceBroker): void {
+function stopAcceptingConnections(broker: ServiceBroker): HttpServer[] {
+  const closed: HttpServer[] = [];
   for (const service of broker.services) {
     const server = (service as unknown as { server?: unknown }).server;
     if (server instanceof NetServer && server.listening) {
       // Idle keep-alive connections close now; busy ones after their response.
       server.close();
       service.logger.info("Stopped accepting connections; finishing the requests in flight");
+      if (isHttpServer(server)) closed.push(server);
     }
   }
+  return closed;
+}
+
+function isHttpServer(server: NetServer): server is HttpServer {
+  return typeof (server as Partial<HttpServer>).closeAllConnections === "function";
 }

@@ -8,7 +8,9 @@ import type { RequestMeta } from "../../lib/auth/meta";
 import type { Config } from "../../lib/config";
 import { infrastructureOf } from "../../lib/infra";
 import { httpsServerOptions } from "../../lib/infra/tls";
+import { loggableUrl, withLoggableUrl } from "./access-log";
 import { authLevelOf, authorize as checkAccess, TokenVerifier } from "./auth";
+import { answerClientError } from "./client-error";
 import { readiness } from "./health";
 import { buildOpenApiDocument, JsonSchema, RouteDoc } from "./openapi";
 import { requestIdFrom } from "./request-id";
@@ -63,10 +65,14 @@ interface Locals {
 interface Methods {
   regenerateAutoAliases(route: Locals["routes"][number]): void;
   sendError(req: IncomingRequest, res: GatewayResponse, err: unknown): void;
-  logResponse(req: IncomingRequest, res: GatewayResponse): void;
+  logRequest(req: IncomingRequest): void;
+  logResponse(req: IncomingRequest, res: GatewayResponse, data?: unknown): void;
 }
 
 type ApiService = Service<ApiSettingsSchema> & Locals & Methods;
+
+/** moleculer-web's own methods, which ours wrap. */
+const gatewayMethods = ApiGateway.methods as unknown as Pick<Methods, "logRequest" | "logResponse">;
 
 type Schema = ServiceSchema<ApiSettingsSchema, Methods, Locals>;
 
@@ -108,6 +114,18 @@ export function createApiService(options: ApiServiceOptions = {}): Schema {
     },
 
     actions: {
+      // moleculer-web names every request's span after its URL and tags it with it; those are
+      // redacted like the access log, so a card number in a URL reaches no trace either.
+      rest: {
+        tracing: {
+          spanName: (ctx: Context<{ req: IncomingRequest }>) =>
+            `${ctx.params.req.method} ${loggableUrl(ctx.params.req)}`,
+          tags: (ctx: Context<{ req: IncomingRequest }>) => ({
+            method: ctx.params.req.method,
+            url: loggableUrl(ctx.params.req),
+          }),
+        },
+      },
       health: {
         rest: "GET /health",
         auth: "public",
@@ -174,6 +192,13 @@ export function createApiService(options: ApiServiceOptions = {}): Schema {
         const idempotencyKey = singleHeader(req.headers["idempotency-key"]);
         if (idempotencyKey) ctx.meta.idempotencyKey = idempotencyKey;
       },
+      /** moleculer-web's access log lines, with card data cut out of the URL. */
+      logRequest(req: IncomingRequest) {
+        gatewayMethods.logRequest.call(this, withLoggableUrl(req));
+      },
+      logResponse(req: IncomingRequest, res: GatewayResponse, data?: unknown) {
+        gatewayMethods.logResponse.call(this, withLoggableUrl(req), res, data);
+      },
       /** Replaces moleculer-web's, which logs without the request id; sendEnvelope logs. */
       errorHandler(req: IncomingRequest, res: GatewayResponse, err: unknown) {
         this.sendError(req, res, err);
@@ -185,6 +210,8 @@ export function createApiService(options: ApiServiceOptions = {}): Schema {
       // Loaded here so a gateway without its key fails at start, not on the first request.
       const { publicKey } = infra.signingKeys((msg) => this.logger.warn(msg));
       this.verifyToken = tokenVerifier(publicKey, infra.config);
+      // Requests Node's parser refuses (oversized headers, malformed) get the envelope too.
+      this.server.on("clientError", answerClientError);
     },
   };
   return schema;

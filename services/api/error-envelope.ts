@@ -10,7 +10,13 @@ import { ERROR_TYPES, ErrorDetail, ErrorType } from "../../lib/errors";
  * Errors are matched by name, code and type rather than by class, because an
  * error from another node is rebuilt as a plain Error carrying those fields.
  */
-export type EnvelopeType = ErrorType | "UNSUPPORTED_MEDIA_TYPE" | "BAD_REQUEST";
+export type EnvelopeType =
+  | ErrorType
+  | "UNSUPPORTED_MEDIA_TYPE"
+  | "BAD_REQUEST"
+  // Refused by Node's HTTP parser (client-error.ts).
+  | "HEADERS_TOO_LARGE"
+  | "REQUEST_TIMEOUT";
 
 export interface ErrorEnvelope {
   error: {

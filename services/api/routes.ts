@@ -1,8 +1,10 @@
 import type { Logger } from "moleculer";
 import ApiGateway from "moleculer-web";
 import type { ApiRouteSchema, IncomingRequest } from "moleculer-web";
+import { AppError } from "../../lib/errors";
 import type { Infrastructure } from "../../lib/infra";
 import { cardDataGuard } from "./card-data-guard";
+import { nulCharacterGuard } from "./nul-guard";
 import { clientIpMiddleware, trustedProxies } from "./client-ip";
 import { corsMiddleware } from "./cors";
 import { docsInitializer, docsPage, sendText, swaggerAssets } from "./docs";
@@ -55,7 +57,10 @@ export function buildRoutes(
       mappingPolicy: "restrict",
       authorization: false,
       bodyParsers: false,
-      use: [...front, bodyParser.raw({ limit: config.bodyLimit, type: () => true })],
+      use: [
+        ...front,
+        parserStatusKept(bodyParser.raw({ limit: config.bodyLimit, type: () => true })),
+      ],
       aliases: { "POST /:provider": "payments.receiveWebhook" },
       onBeforeCall(_ctx: unknown, _route: unknown, req: IncomingRequest) {
         req.$params = webhookParams(req);
@@ -71,10 +76,11 @@ export function buildRoutes(
       bodyParsers: false,
       use: [
         ...front,
-        bodyParser.json({ limit: config.bodyLimit }),
-        bodyParser.urlencoded({ limit: config.bodyLimit, extended: true }),
+        parserStatusKept(bodyParser.json({ limit: config.bodyLimit })),
+        parserStatusKept(bodyParser.urlencoded({ limit: config.bodyLimit, extended: true })),
         // After both parsers, so JSON and form bodies are checked alike.
         cardDataGuard(),
+        nulCharacterGuard(),
       ],
     },
     {
@@ -99,6 +105,24 @@ export function buildRoutes(
       aliases: { "GET /": "api.health", "GET /ready": "api.ready" },
     },
   ];
+}
+
+/**
+ * body-parser's errors carry their HTTP status in `status`, but moleculer-web
+ * takes an error's `code` first, and a body that is not the gzip (or deflate,
+ * br) its Content-Encoding claims fails with zlib's string code: a client's
+ * mistake became a 500. Such a failure is the client's 400.
+ */
+function parserStatusKept(parser: Middleware): Middleware {
+  return (req, res, next) =>
+    parser(req, res, (err?: unknown) => {
+      const failed = err as { status?: unknown; code?: unknown } | undefined;
+      if (failed && typeof failed.code === "string" && failed.status === 400)
+        return next(
+          AppError.validation("Request body could not be decoded as its Content-Encoding says"),
+        );
+      next(err);
+    });
 }
 
 /** What payments.receiveWebhook gets: the provider from the path, the raw body, the signature. */

@@ -1,6 +1,7 @@
 import type { Logger } from "moleculer";
 import type { GatewayResponse, IncomingRequest } from "moleculer-web";
 import { runWithRequestContext } from "../../lib/observability/request-context";
+import { loggableUrl } from "./access-log";
 import { toErrorResponse } from "./error-envelope";
 import { requestIdFrom } from "./request-id";
 
@@ -24,7 +25,7 @@ export function sendEnvelope(
   const response = toErrorResponse(err, requestId);
   if (response.unexpected) {
     runWithRequestContext({ requestId }, () =>
-      svc.logger.error(`${req.method} ${req.originalUrl ?? req.url} failed:`, err),
+      svc.logger.error(`${req.method} ${loggableUrl(req)} failed:`, err),
     );
   }
   if (res.headersSent) {

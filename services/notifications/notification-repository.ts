@@ -154,6 +154,21 @@ export class NotificationRepository {
     );
   }
 
+  /**
+   * An operator retries a failed send: the notification may be attempted
+   * again, with a fresh count (its last error stays until it is sent).
+   * False when it is not failed (sent meanwhile, or unknown).
+   */
+  async reopenFailed(tx: Transaction, id: string, now: number): Promise<boolean> {
+    const affected = await this.update(
+      tx,
+      `UPDATE notifications SET status = 'queued', attempts = 0, updated_at = ?
+       WHERE id = ? AND status = 'failed'`,
+      [now, id],
+    );
+    return affected > 0;
+  }
+
   async get(id: string, tx?: Transaction): Promise<NotificationRecord | undefined> {
     const [row] = await this.sequelize.query<Row>("SELECT * FROM notifications WHERE id = ?", {
       replacements: [id],

@@ -59,6 +59,9 @@ export interface AcceptOutcome {
 
 export type ListRequest = NotificationFilters & PageRequest;
 
+/** Most failed sends one "retry them all" reopens. */
+const RETRY_BATCH = 1000;
+
 export class NotificationUseCases {
   private readonly clock: () => number;
 
@@ -107,6 +110,25 @@ export class NotificationUseCases {
     const ids = await this.deps.repository.unfinishedSince(this.clock() - ageMs, limit);
     for (const id of ids) await this.enqueue(id);
     return ids.length;
+  }
+
+  /**
+   * An operator retries failed sends (one job, or every failed job): each
+   * notification is reopened, then its job goes back to waiting with its
+   * data (a reset link included) and fresh attempts. A job whose
+   * notification is not failed (sent by another path) is left alone, since
+   * the worker would skip it anyway. Returns how many jobs were retried.
+   */
+  async retryFailedSends(jobId?: string): Promise<number> {
+    const ids = jobId ? [jobId] : (await this.deps.queue.failed(RETRY_BATCH)).map((j) => j.id);
+    let retried = 0;
+    for (const id of ids) {
+      const reopened = await this.deps.database.transaction((tx) =>
+        this.deps.repository.reopenFailed(tx, id, this.clock()),
+      );
+      if (reopened) retried += await this.deps.queue.retryFailed(id);
+    }
+    return retried;
   }
 
   private async enqueue(notificationId: string, secrets?: Record<string, string>): Promise<void> {

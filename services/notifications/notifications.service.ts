@@ -6,6 +6,15 @@ import type { JobQueue } from "../../lib/infra/queue/port";
 import { durableChannel, MessageContext } from "../../lib/messaging/channel";
 import type { MessageEnvelope } from "../../lib/messaging/envelope";
 import { Topic, Topics } from "../../lib/messaging/topics";
+import {
+  queueNamed,
+  queueReport,
+  QueueStatusAnswer,
+  queueStatusParams,
+  RetryFailedJobsAnswer,
+  RetryFailedJobsParams,
+  retryFailedJobsParams,
+} from "../../lib/ops/queue-status";
 import type { PageOf } from "../../lib/pagination";
 import { DatabaseMixin, DatabaseThis } from "../../mixins/database.mixin";
 import { serviceMigrations } from "../migrations";
@@ -108,6 +117,27 @@ const NotificationsService: ServiceSchema<
       params: P.listParams,
       handler(ctx: Ctx<P.ListParams>): Promise<PageOf<NotificationView>> {
         return this.notifications.list(ctx.params);
+      },
+    },
+
+    /** Operators (REPL `queues`): counts and recent failed jobs of the `notifications` queue. */
+    queueStatus: {
+      visibility: "public",
+      params: queueStatusParams,
+      async handler(): Promise<QueueStatusAnswer> {
+        return { service: this.name, queues: [await queueReport(this.queue)] };
+      },
+    },
+
+    /** Operators (REPL `queues retry`): failed sends are reopened and tried again. */
+    retryFailedJobs: {
+      visibility: "public",
+      params: retryFailedJobsParams,
+      async handler(ctx: Ctx<RetryFailedJobsParams>): Promise<RetryFailedJobsAnswer> {
+        const { queue, jobId } = ctx.params;
+        queueNamed([this.queue], queue); // 404 naming the queue this service has
+        const retried = await this.notifications.retryFailedSends(jobId);
+        return { service: this.name, queue, retried };
       },
     },
   },

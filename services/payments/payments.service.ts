@@ -5,6 +5,15 @@ import { infrastructureOf } from "../../lib/infra";
 import type { JobQueue } from "../../lib/infra/queue/port";
 import { durableChannel } from "../../lib/messaging/channel";
 import { Topics } from "../../lib/messaging/topics";
+import {
+  queueNamed,
+  queueReport,
+  QueueStatusAnswer,
+  queueStatusParams,
+  RetryFailedJobsAnswer,
+  RetryFailedJobsParams,
+  retryFailedJobsParams,
+} from "../../lib/ops/queue-status";
 import { DatabaseMixin, DatabaseThis } from "../../mixins/database.mixin";
 import { OutboxMixin } from "../../mixins/outbox.mixin";
 import { serviceMigrations } from "../migrations";
@@ -149,6 +158,30 @@ const PaymentsService: ServiceSchema<
             [CHARGE_RETRY_QUEUE]: retries,
           },
         };
+      },
+    },
+
+    /** Operators (REPL `queues`): counts and recent failed jobs of both queues. */
+    queueStatus: {
+      visibility: "public",
+      params: queueStatusParams,
+      async handler(): Promise<QueueStatusAnswer> {
+        const queues = [this.webhookQueue, this.retryQueue];
+        return { service: this.name, queues: await Promise.all(queues.map(queueReport)) };
+      },
+    },
+
+    /** Operators (REPL `queues retry`): failed jobs back to waiting; webhooks and charges are idempotent. */
+    retryFailedJobs: {
+      visibility: "public",
+      params: retryFailedJobsParams,
+      async handler(ctx: Ctx<RetryFailedJobsParams>): Promise<RetryFailedJobsAnswer> {
+        const { queue, jobId } = ctx.params;
+        const retried = await queueNamed<JobQueue<unknown>>(
+          [this.webhookQueue, this.retryQueue],
+          queue,
+        ).retryFailed(jobId);
+        return { service: this.name, queue, retried };
       },
     },
   },

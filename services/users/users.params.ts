@@ -1,3 +1,4 @@
+import { MAX_PAGE } from "../../lib/pagination";
 import { PASSWORD_MAX_LENGTH } from "./domain/password-policy";
 
 /**
@@ -22,7 +23,14 @@ const opaqueToken = { type: "string", min: 1, max: 512 };
 const uuid = { type: "uuid" };
 const text = (max: number) => ({ type: "string", trim: true, min: 1, max });
 const pageParams = {
-  page: { type: "number", integer: true, positive: true, convert: true, optional: true },
+  page: {
+    type: "number",
+    integer: true,
+    positive: true,
+    max: MAX_PAGE,
+    convert: true,
+    optional: true,
+  },
   pageSize: {
     type: "number",
     integer: true,

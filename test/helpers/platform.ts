@@ -116,7 +116,8 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   };
 }
 
-async function send<T>(
+/** One HTTP request as the platform helpers make it (JSON in and out). */
+export async function send<T>(
   url: string,
   method: string,
   { body, token, headers = {} }: RequestOptions = {},

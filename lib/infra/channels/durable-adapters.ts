@@ -103,6 +103,26 @@ type JsMsg = Parameters<InstanceType<typeof Adapters.NATS>["moveToDeadLetter"]>[
 
 export class NatsChannelsAdapter extends Adapters.NATS {
   private readonly failures = new FailureLog();
+  /** Channels whose stream this adapter has made sure of. */
+  private readonly streams = new Set<string>();
+
+  /**
+   * JetStream keeps only what a stream holds, and the library creates a
+   * channel's stream when a consumer subscribes: on a node that only
+   * publishes a topic (or before its consumers start), every publish would
+   * fail. So the stream is made sure of (as subscribe names it) first.
+   */
+  override async publish(
+    channelName: string,
+    payload: unknown,
+    opts?: Parameters<InstanceType<typeof Adapters.NATS>["publish"]>[2],
+  ): Promise<void> {
+    if (this.connected && !this.streams.has(channelName)) {
+      await this.createStream(channelName.split(".").join("_"), [channelName], {} as never);
+      this.streams.add(channelName);
+    }
+    return super.publish(channelName, payload, opts);
+  }
 
   override async subscribe(chan: NatsChannel): Promise<void> {
     recordFailures(chan as unknown as Channel, this.failures, (raw) => this.headersOf(raw));
