@@ -78,6 +78,9 @@ export function redisConnectionOptions(config: Config, url: string): RedisOption
   }
   const db = parsed.pathname.replace(/^\//, "");
   if (db) options.db = Number(db);
+  // As ioredis reads it from a URL: names every connection in CLIENT LIST (operators, fault tests).
+  const connectionName = parsed.searchParams.get("connectionName");
+  if (connectionName) options.connectionName = connectionName;
   if (parsed.protocol === "rediss:") {
     options.tls = verifiedClientTls(
       "REDIS_TLS_CA_FILE",

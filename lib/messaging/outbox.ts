@@ -315,10 +315,13 @@ export class OutboxStore {
     };
   }
 
+  /** A write like the relay's: on MySQL this range delete can be a deadlock victim, run again. */
   async purgePublished(before: number): Promise<void> {
-    await this.db.sequelize.query(
-      `DELETE FROM ${OUTBOX_TABLE} WHERE published_at IS NOT NULL AND published_at < ?`,
-      { replacements: [before] },
+    await this.write((transaction) =>
+      this.db.sequelize.query(
+        `DELETE FROM ${OUTBOX_TABLE} WHERE published_at IS NOT NULL AND published_at < ?`,
+        { replacements: [before], transaction },
+      ),
     );
   }
 
