@@ -33,7 +33,7 @@ const ADDRESS = {
   postalCode: "12345",
   country: "US",
 };
-const POLL_MS = 10;
+const POLL_MS = 50;
 const ORDER_DEADLINE_MS = 30_000;
 
 export async function measureCheckout(

@@ -35,9 +35,13 @@ async function postJson<T>(
   return (await res.json()) as T;
 }
 
-/** Carts per cart scenario, and distinct products added to each by add-to-cart. */
-const CART_COUNT = 100;
-const LINES_PER_CART = 50;
+/**
+ * add-to-cart: guest carts, and distinct products added to each (a
+ * storefront cart of a few lines); view-cart reads VIEW_CART_COUNT carts of 5.
+ */
+const CART_COUNT = 1000;
+const LINES_PER_CART = 5;
+const VIEW_CART_COUNT = 200;
 
 async function newGuestCarts(baseUrl: string, count: number): Promise<string[]> {
   const tokens: string[] = [];
@@ -154,11 +158,11 @@ export const scenarios: Scenario[] = [
   },
   {
     name: "view-cart",
-    target: `GET /api/v1/cart over ${CART_COUNT} guest carts of 5 lines (priced from catalog and inventory)`,
+    target: `GET /api/v1/cart over ${VIEW_CART_COUNT} guest carts of 5 lines (priced from catalog and inventory)`,
     requests: [],
     async prepare(baseUrl) {
       const [carts, products] = await Promise.all([
-        newGuestCarts(baseUrl, CART_COUNT),
+        newGuestCarts(baseUrl, VIEW_CART_COUNT),
         activeProductIds(baseUrl, 1),
       ]);
       for (const [c, token] of carts.entries())

@@ -376,6 +376,8 @@ export interface OutboxOptions {
 const BATCH = 500;
 /** Aggregates of a batch published at once (each one's rows stay in order). */
 const PUBLISH_CONCURRENCY = 16;
+/** Drains of one relay running at once (see drain). */
+const DRAIN_LANES = 4;
 /** Published rows are kept this long for inspection, then deleted by the sweeper. */
 const RETENTION_MS = 7 * 24 * 3600_000;
 const PURGE_EVERY_MS = 3600_000;
@@ -388,7 +390,10 @@ export class Outbox {
   /** Aggregates each open transaction wrote: one kick per commit. */
   private readonly written = new WeakMap<Transaction, Set<string>>();
   private timer?: NodeJS.Timeout;
-  private draining?: Promise<void>;
+  /** Drains running now, each over its own aggregates (see drain). */
+  private readonly lanes = new Set<Promise<void>>();
+  /** Aggregates a lane is relaying: no other lane of this node takes them meanwhile. */
+  private readonly relaying = new Set<string>();
   private sweeping?: Promise<void>;
   private lastPurge = 0;
   private stopped = false;
@@ -440,7 +445,7 @@ export class Outbox {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.timer);
-    await Promise.all([this.sweeping, this.draining]);
+    await Promise.all([this.sweeping, ...this.lanes]);
   }
 
   /** Publishes the aggregates' unpublished rows; resolves once a drain has been through them. */
@@ -472,29 +477,47 @@ export class Outbox {
   }
 
   /**
-   * Single flight: one drain at a time takes the kicked aggregates. A caller
-   * that finds one running waits for it, then for the next one if that drain
-   * had already taken its last look at the set.
+   * Up to DRAIN_LANES drains run at once, each over aggregates no other lane
+   * holds: a batch waiting on a slow consumer (the in-process adapter
+   * delivers inside publish) does not hold up other aggregates' messages, and
+   * one aggregate's messages still go out in order. Resolves once the lanes
+   * have been through everything kicked so far.
    */
   private drain(): Promise<void> {
-    if (this.draining)
-      return this.draining.then(() =>
-        this.kicked.size && !this.stopped ? this.drain() : undefined,
-      );
-    this.draining = this.drainKicked()
+    if (this.stopped) return Promise.resolve();
+    if (this.kicked.size && this.lanes.size < DRAIN_LANES) this.startLane();
+    if (!this.lanes.size) return Promise.resolve();
+    return Promise.all([...this.lanes]).then(() =>
+      this.kicked.size && !this.stopped ? this.drain() : undefined,
+    );
+  }
+
+  private startLane(): void {
+    const lane: Promise<void> = this.drainKicked()
       .catch((err) => this.opts.logger.error("Outbox relay failed", err))
-      .finally(() => (this.draining = undefined));
-    return this.draining;
+      .finally(() => this.lanes.delete(lane));
+    this.lanes.add(lane);
   }
 
   private async drainKicked(): Promise<void> {
-    while (this.kicked.size && !this.stopped) await this.relayAggregates(this.takeKicked());
+    while (!this.stopped) {
+      const taken = this.takeKicked();
+      if (!taken.length) return;
+      for (const id of taken) this.relaying.add(id);
+      try {
+        await this.relayAggregates(taken);
+      } finally {
+        for (const id of taken) this.relaying.delete(id);
+      }
+    }
   }
 
+  /** Up to BATCH kicked aggregates that no lane is relaying (those wait for their lane). */
   private takeKicked(): string[] {
     const taken: string[] = [];
     for (const id of this.kicked) {
       if (taken.length === BATCH) break;
+      if (this.relaying.has(id)) continue;
       taken.push(id);
       this.kicked.delete(id);
     }

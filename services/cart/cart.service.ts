@@ -163,6 +163,8 @@ const CartService: ServiceSchema<ServiceSettingSchema, CartMethods, CartLocals> 
   channels: {
     [Topics.OrdersEvents]: durableChannel<Partial<OrderEventPayload>, This>(Topics.OrdersEvents, {
       group: "cart",
+      // Conversions of different carts are independent; one cart's write is versioned.
+      maxInFlight: 8,
       async handler(envelope, ctx) {
         if (envelope.type !== EventTypes.OrderCreated) return;
         const { cartId, userId, orderId } = envelope.payload ?? {};

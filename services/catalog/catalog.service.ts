@@ -8,6 +8,8 @@ import { serviceMigrations } from "../migrations";
 import { Coalesced } from "./cache-invalidation";
 import type { CatalogOutbox } from "./catalog-events";
 import { CatalogRepository } from "./catalog-repository";
+import { CategoryTreeMemo } from "./category-tree-memo";
+import { CategoryTree } from "./domain/category-tree";
 import { CategoryRefresher } from "./category-refresher";
 import { CategoryUseCases } from "./category.use-cases";
 import { parseStockLevel, ProductUseCases } from "./product.use-cases";
@@ -30,6 +32,7 @@ interface CatalogLocals extends DatabaseThis {
   categories: CategoryUseCases;
   refresher: CategoryRefresher;
   invalidation: Coalesced;
+  categoryTree: CategoryTreeMemo;
 }
 
 interface CatalogMethods {
@@ -190,6 +193,8 @@ const CatalogService: ServiceSchema<ServiceSettingSchema, CatalogMethods, Catalo
 
     getMany: {
       visibility: "public",
+      // Carts price every read with this; cleaned with the rest on every change.
+      cache: { keys: ["ids"], ttl: CACHE_TTL_SEC },
       params: P.getManyParams,
       handler(ctx: Ctx<P.GetManyParams>) {
         return this.products.snapshots(ctx.params.ids);
@@ -239,6 +244,7 @@ const CatalogService: ServiceSchema<ServiceSettingSchema, CatalogMethods, Catalo
 
   methods: {
     async cleanLocalCache() {
+      this.categoryTree?.invalidate();
       try {
         await this.broker.cacher?.clean(`${this.name}.**`);
       } catch (err) {
@@ -255,11 +261,16 @@ const CatalogService: ServiceSchema<ServiceSettingSchema, CatalogMethods, Catalo
         this.logger.warn("Could not broadcast the catalog cache invalidation", err),
       );
     });
+    const repository = new CatalogRepository(this.db.sequelize);
+    this.categoryTree = new CategoryTreeMemo(async () => {
+      return new CategoryTree(await repository.loadCategories());
+    });
     const deps: CatalogDependencies = {
-      repository: new CatalogRepository(this.db.sequelize),
+      repository,
       database: this.db,
       outbox: this.outbox,
       changed: () => this.invalidation.run(),
+      readTree: () => this.categoryTree.get(),
     };
     this.refresher = new CategoryRefresher(deps, this.logger);
     this.products = new ProductUseCases(deps);

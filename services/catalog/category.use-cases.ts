@@ -107,6 +107,7 @@ export class CategoryUseCases {
   }
 
   private async loadTree(tx?: Transaction, lock = false): Promise<CategoryTree> {
+    if (!tx && this.deps.readTree) return this.deps.readTree();
     return new CategoryTree(await this.deps.repository.loadCategories(tx, lock));
   }
 

@@ -221,6 +221,7 @@ export class ProductUseCases {
   // ---- steps
 
   private tree(tx?: Transaction): Promise<CategoryTree> {
+    if (!tx && this.deps.readTree) return this.deps.readTree();
     return this.deps.repository.loadCategories(tx).then((records) => new CategoryTree(records));
   }
 

@@ -1,3 +1,4 @@
+import type { CategoryTree } from "./domain/category-tree";
 import type { RelationalDatabase } from "../../lib/infra/relational";
 import type { MessageOrigin } from "../../lib/messaging/outbox";
 import { AppError } from "../../lib/errors";
@@ -17,6 +18,8 @@ export interface CatalogDependencies {
   outbox: CatalogOutbox;
   /** Called after every committed change that readers must see (cache invalidation). */
   changed: () => Promise<void>;
+  /** The category tree for reads outside a transaction (shared, invalidated on change). */
+  readTree?: () => Promise<CategoryTree>;
   clock?: () => Date;
 }
 

@@ -148,6 +148,8 @@ const InventoryService: ServiceSchema<ServiceSettingSchema, InventoryMethods, In
   channels: {
     [Topics.InventoryCommands]: durableChannel<unknown, This>(Topics.InventoryCommands, {
       group: "inventory",
+      // Reservations are independent; each is guarded by its own row and the stock's conditional updates.
+      maxInFlight: 16,
       async handler(envelope, ctx) {
         const result = await handleInventoryCommand(this.reservations, envelope, ctx);
         if (result.kind === "refused")

@@ -81,6 +81,8 @@ const notificationExample: NotificationView = {
 function consumer(topic: Topic) {
   return durableChannel<unknown, This>(topic, {
     group: CONSUMER_GROUP,
+    // Each message's notifications are de-duplicated by id; messages need no order among them.
+    maxInFlight: 8,
     handler(envelope, ctx) {
       return this.handleMessage(topic, envelope, ctx);
     },

@@ -63,6 +63,9 @@ interface OrdersMethods {
 type Ctx<P> = Context<P, RequestMeta & { $location?: string }>;
 type This = Service<OrdersSettings> & OrdersLocals & OrdersMethods;
 
+/** Saga messages handled at once per node. */
+const CONSUMER_IN_FLIGHT = 16;
+
 /** The caller the gateway authenticated. */
 function callerId(ctx: Ctx<unknown>): string {
   const user = ctx.meta.user;
@@ -176,6 +179,8 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersMethods, OrdersLocals> 
   channels: {
     [Topics.InventoryEvents]: durableChannel<unknown, This>(Topics.InventoryEvents, {
       group: "orders",
+      // Orders are independent; one order's messages are guarded by its row (status, version, inbox).
+      maxInFlight: CONSUMER_IN_FLIGHT,
       handler(envelope, ctx, headers) {
         return this.handleSagaMessage(
           inventoryMessage(envelope),
@@ -188,6 +193,8 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersMethods, OrdersLocals> 
     }),
     [Topics.PaymentsEvents]: durableChannel<unknown, This>(Topics.PaymentsEvents, {
       group: "orders",
+      // Orders are independent; one order's messages are guarded by its row (status, version, inbox).
+      maxInFlight: CONSUMER_IN_FLIGHT,
       handler(envelope, ctx, headers) {
         return this.handleSagaMessage(
           paymentMessage(envelope),

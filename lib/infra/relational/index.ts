@@ -126,6 +126,7 @@ function openSqlite(service: string, storage: string, logging?: (sql: string) =>
     transactionType: Transaction.TYPES.IMMEDIATE,
     retry: { max: 10, match: [/SQLITE_BUSY/] },
   });
+  reuseOneWriterConnection(sequelize);
   configureEachConnection(sequelize, (conn) => {
     conn.configure("busyTimeout", 10_000);
     // WAL + NORMAL: commits skip the fsync; the file is never corrupted, and only
@@ -146,6 +147,41 @@ interface SqliteConnection {
   configure(option: "busyTimeout", value: number): void;
   exec(sql: string): void;
 }
+
+/**
+ * Sequelize opens (and afterwards closes) a new SQLite connection for every
+ * transaction: a file open, WAL set-up and pragmas each time, which made a
+ * short transaction cost several milliseconds. Our transactions already run
+ * one at a time (SequelizeDatabase.transaction), so they all share one
+ * long-lived writer connection; reads outside a transaction keep the default
+ * one (WAL lets them read while the writer writes).
+ */
+function reuseOneWriterConnection(sequelize: Sequelize): void {
+  const manager = sequelize.connectionManager as unknown as {
+    getConnection(options?: { uuid?: string }): Promise<{ uuid?: string }>;
+    releaseConnection(connection: { uuid?: string }, force?: boolean): unknown;
+    connections: Record<string, unknown>;
+  };
+  const getConnection = manager.getConnection.bind(manager);
+  const releaseConnection = manager.releaseConnection.bind(manager);
+  let writer: { uuid?: string } | undefined;
+  manager.getConnection = async (options = {}) => {
+    const isTransaction = options.uuid !== undefined && options.uuid !== "default";
+    if (!isTransaction) return getConnection(options);
+    writer ??= await getConnection({ ...options, uuid: WRITER_CONNECTION });
+    return writer;
+  };
+  manager.releaseConnection = (connection, force) => {
+    // The transaction is over; the writer stays open for the next one (closed with the rest).
+    if (connection === writer) {
+      connection.uuid = undefined;
+      return undefined;
+    }
+    return releaseConnection(connection, force);
+  };
+}
+
+const WRITER_CONNECTION = "writer";
 
 /** Sequelize's SQLite connection manager has no connect hook; wrap the call that opens connections. */
 function configureEachConnection(
