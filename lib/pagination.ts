@@ -13,6 +13,8 @@ export interface PageOf<T> {
 
 export const DEFAULT_PAGE_SIZE = 20;
 export const MAX_PAGE_SIZE = 100;
+/** Deeper pages are refused: offsets stay exact integers any database accepts (1e308 was a 500). */
+export const MAX_PAGE = 100_000;
 
 export function pageWindow(request: PageRequest): {
   page: number;
@@ -26,7 +28,7 @@ export function pageWindow(request: PageRequest): {
 
 /** fastest-validator params for a paginated list (query strings are converted). */
 export const pageParams = {
-  page: { type: "number", integer: true, min: 1, optional: true, convert: true },
+  page: { type: "number", integer: true, min: 1, max: MAX_PAGE, optional: true, convert: true },
   pageSize: {
     type: "number",
     integer: true,

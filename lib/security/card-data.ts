@@ -95,3 +95,48 @@ export function passesLuhn(digits: string): boolean {
 function normalizeKey(key: string): string {
   return key.toLowerCase().replace(/[_-]/g, "");
 }
+
+/**
+ * A URL as it may be logged: each path segment or query value holding card
+ * data (by the rules above, applied to the decoded text; a query key named
+ * like a card field counts too) becomes `[REDACTED]`. The gateway refuses such
+ * requests, but its access log writes the URL of every request, refused or not.
+ */
+export function redactCardDataInUrl(url: string): string {
+  const queryStart = url.indexOf("?");
+  const path = queryStart === -1 ? url : url.slice(0, queryStart);
+  const cleanPath = path
+    .split("/")
+    .map((segment) => (looksLikeCardNumber(decoded(segment)) ? REDACTED : segment))
+    .join("/");
+  if (queryStart === -1) return cleanPath;
+  const cleanQuery = url
+    .slice(queryStart + 1)
+    .split("&")
+    .map((pair) => {
+      const eq = pair.indexOf("=");
+      const key = eq === -1 ? pair : pair.slice(0, eq);
+      const value = eq === -1 ? "" : pair.slice(eq + 1);
+      // qs nesting (`paymentMethod[cvc]=…`) becomes the object the guard would see.
+      const keys = decoded(key)
+        .split(/[[\].]+/)
+        .filter(Boolean);
+      const asObject = keys.reduceRight<unknown>((inner, k) => ({ [k]: inner }), decoded(value));
+      if (looksLikeCardNumber(decoded(key))) return REDACTED;
+      if (findCardData(asObject)) return eq === -1 ? REDACTED : `${key}=${REDACTED}`;
+      return pair;
+    })
+    .join("&");
+  return `${cleanPath}?${cleanQuery}`;
+}
+
+const REDACTED = "[REDACTED]";
+
+/** Percent-decoded text (`+` as a space); malformed encodings are taken as they are. */
+function decoded(text: string): string {
+  try {
+    return decodeURIComponent(text.replace(/\+/g, " "));
+  } catch {
+    return text;
+  }
+}

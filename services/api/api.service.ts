@@ -11,6 +11,7 @@ import { httpsServerOptions } from "../../lib/infra/tls";
 import { loggableUrl, withLoggableUrl } from "./access-log";
 import { authLevelOf, authorize as checkAccess, TokenVerifier } from "./auth";
 import { answerClientError } from "./client-error";
+import { assertNullsAllowed } from "./null-guard";
 import { readiness } from "./health";
 import { buildOpenApiDocument, JsonSchema, RouteDoc } from "./openapi";
 import { requestIdFrom } from "./request-id";
@@ -118,11 +119,10 @@ export function createApiService(options: ApiServiceOptions = {}): Schema {
       // redacted like the access log, so a card number in a URL reaches no trace either.
       rest: {
         tracing: {
-          spanName: (ctx: Context<{ req: IncomingRequest }>) =>
-            `${ctx.params.req.method} ${loggableUrl(ctx.params.req)}`,
-          tags: (ctx: Context<{ req: IncomingRequest }>) => ({
-            method: ctx.params.req.method,
-            url: loggableUrl(ctx.params.req),
+          spanName: (ctx: Context) => `${requestOf(ctx).method} ${loggableUrl(requestOf(ctx))}`,
+          tags: (ctx: Context) => ({
+            method: requestOf(ctx).method,
+            url: loggableUrl(requestOf(ctx)),
           }),
         },
       },
@@ -191,6 +191,8 @@ export function createApiService(options: ApiServiceOptions = {}): Schema {
         if (cartToken) ctx.meta.cartToken = cartToken;
         const idempotencyKey = singleHeader(req.headers["idempotency-key"]);
         if (idempotencyKey) ctx.meta.idempotencyKey = idempotencyKey;
+        // Validation the action's own validator misses; after access is checked, like the rest.
+        assertNullsAllowed((req.$action as { params?: unknown } | undefined)?.params, req.$params);
       },
       /** moleculer-web's access log lines, with card data cut out of the URL. */
       logRequest(req: IncomingRequest) {
@@ -245,6 +247,11 @@ function openApiDocument(svc: ApiService): JsonSchema {
 }
 
 export default createApiService();
+
+/** The HTTP request moleculer-web's `rest` action serves. */
+function requestOf(ctx: Context): IncomingRequest {
+  return (ctx.params as { req: IncomingRequest }).req;
+}
 
 function singleHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;

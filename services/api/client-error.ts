@@ -1,7 +1,7 @@
+import { randomUUID } from "node:crypto";
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
 import type { ErrorEnvelope, EnvelopeType } from "./error-envelope";
-import { requestIdFrom } from "./request-id";
 
 /**
  * Node's HTTP parser refuses some requests before any route sees them:
@@ -31,12 +31,14 @@ const REFUSALS: Record<string, { status: number; type: EnvelopeType; message: st
 const MALFORMED = { status: 400, type: "BAD_REQUEST", message: "Malformed HTTP request" } as const;
 
 export function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
-  if (err.code === "ECONNRESET" || !socket.writable) {
+  // As Node does: nothing can be written to a closed socket, or after a response already began.
+  const answering = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (err.code === "ECONNRESET" || !socket.writable || answering?.headersSent) {
     socket.destroy();
     return;
   }
   const { status, type, message } = (err.code && REFUSALS[err.code]) || MALFORMED;
-  const requestId = requestIdFrom(undefined);
+  const requestId = randomUUID();
   const envelope: ErrorEnvelope = {
     error: { type, message, code: status, requestId, details: [] },
   };
