@@ -17,7 +17,7 @@ import { cartExample, openapi } from "./cart.openapi";
 import * as P from "./cart.params";
 import type { Caller } from "./cart-finder";
 import { CartUseCases, RequestScope, Shop } from "./cart.use-cases";
-import { PeriodicTask } from "./periodic-task";
+import { PeriodicTask } from "../../lib/concurrency/periodic-task";
 import { CartStore, createCartStore } from "./store";
 
 /**
@@ -241,19 +241,19 @@ const CartService: ServiceSchema<ServiceSettingSchema, CartMethods, CartLocals> 
 
     this.tasks = [
       new PeriodicTask(
-        "Guest cart expiry",
         async () => {
           const expired = await this.carts.expireGuestCarts();
           if (expired) this.logger.info(`Expired ${expired} abandoned guest cart(s)`);
         },
         config.cartSweepIntervalMs,
-        this.logger,
+        (err) => this.logger.error("Guest cart expiry failed", err),
       ),
       new PeriodicTask(
-        "cart.events sweep",
-        () => this.publisher.sweep(new Date(Date.now() - config.outboxSweepAgeMs)),
+        async () => {
+          await this.publisher.sweep(new Date(Date.now() - config.outboxSweepAgeMs));
+        },
         config.outboxSweepIntervalMs,
-        this.logger,
+        (err) => this.logger.error("cart.events sweep failed", err),
       ),
     ];
     for (const task of this.tasks) task.start();

@@ -2,13 +2,13 @@ import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "mole
 import type { RequestMeta } from "../../lib/auth/meta";
 import type { ProductSnapshot, ReservationOutcome, StockLevel } from "../../lib/contracts/catalog";
 import { AppError } from "../../lib/errors";
+import { PeriodicTask } from "../../lib/concurrency/periodic-task";
 import { infrastructureOf } from "../../lib/infra";
 import { durableChannel } from "../../lib/messaging/channel";
 import { Topics } from "../../lib/messaging/topics";
 import { DatabaseMixin, DatabaseThis } from "../../mixins/database.mixin";
 import { OutboxMixin } from "../../mixins/outbox.mixin";
 import { serviceMigrations } from "../migrations";
-import { ExpirySweeper } from "./expiry-sweeper";
 import { handleInventoryCommand } from "./inventory-commands";
 import type { InventoryOutbox } from "./inventory-events";
 import { InventoryRepository } from "./inventory-repository";
@@ -27,7 +27,7 @@ interface InventoryLocals extends DatabaseThis {
   outbox: InventoryOutbox;
   reservations: ReservationUseCases;
   stock: StockUseCases;
-  sweeper: ExpirySweeper;
+  sweeper: PeriodicTask;
 }
 
 interface InventoryMethods {
@@ -187,10 +187,13 @@ const InventoryService: ServiceSchema<ServiceSettingSchema, InventoryMethods, In
       outbox: this.outbox,
       reservationTtlMs: config.reservationTtlSec * 1000,
     });
-    this.sweeper = new ExpirySweeper(
-      (shouldStop) => this.reservations.expireDue(shouldStop),
+    this.sweeper = new PeriodicTask(
+      async (shouldStop) => {
+        const released = await this.reservations.expireDue(shouldStop);
+        if (released) this.logger.info(`Released ${released} expired reservation(s)`);
+      },
       config.reservationSweepIntervalMs,
-      this.logger,
+      (err) => this.logger.error("Reservation expiry sweep failed", err),
     );
     this.sweeper.start();
   },

@@ -1,6 +1,7 @@
 import type { Context, Service, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import type { RequestMeta } from "../../lib/auth/meta";
 import type { NotificationView } from "../../lib/contracts/notifications";
+import { PeriodicTask } from "../../lib/concurrency/periodic-task";
 import { infrastructureOf } from "../../lib/infra";
 import type { JobQueue } from "../../lib/infra/queue/port";
 import { durableChannel, MessageContext } from "../../lib/messaging/channel";
@@ -24,7 +25,6 @@ import { NotificationPlanner } from "./notification-planner";
 import { NotificationRepository } from "./notification-repository";
 import { NotificationUseCases } from "./notification.use-cases";
 import * as P from "./notifications.params";
-import { RequeueSweeper } from "./requeue-sweeper";
 import { NOTIFICATIONS_QUEUE, SendJob } from "./send-job";
 import { TemplateRenderer } from "./templates";
 import { createTransports, Transports } from "./transports";
@@ -42,7 +42,7 @@ interface NotificationsLocals extends DatabaseThis {
   transports: Transports;
   queue: JobQueue<SendJob>;
   notifications: NotificationUseCases;
-  sweeper: RequeueSweeper;
+  sweeper: PeriodicTask;
 }
 
 interface NotificationsMethods {
@@ -199,10 +199,15 @@ const NotificationsService: ServiceSchema<
       log: this.logger,
     });
     this.queue.process((job) => delivery.deliver(job), { concurrency: WORKER_CONCURRENCY });
-    this.sweeper = new RequeueSweeper(
-      () => this.notifications.requeueUnfinished(config.notificationSweepAgeMs),
+    // Rows recorded but never queued (or whose in-process queue died with its node) go back on it.
+    this.sweeper = new PeriodicTask(
+      async () => {
+        const count = await this.notifications.requeueUnfinished(config.notificationSweepAgeMs);
+        if (count) this.logger.debug(`Put ${count} unfinished notification(s) back on the queue`);
+      },
       config.notificationSweepIntervalMs,
-      this.logger,
+      // Redis or the database away: the next sweep tries again.
+      (err) => this.logger.warn(`Notification sweep failed: ${(err as Error).message}`),
     );
     this.sweeper.start();
   },

@@ -4,6 +4,7 @@ import type { CartCheckoutLines } from "../../lib/contracts/cart";
 import type { ProductSnapshot } from "../../lib/contracts/catalog";
 import type { Receipt, ShippingAddress } from "../../lib/contracts/orders";
 import { AppError } from "../../lib/errors";
+import type { PeriodicTask } from "../../lib/concurrency/periodic-task";
 import { infrastructureOf } from "../../lib/infra";
 import { businessMetrics } from "../../lib/observability/metrics";
 import { durableChannel, IncomingHeaders } from "../../lib/messaging/channel";
@@ -18,7 +19,7 @@ import { idempotencyKeyFrom, IdempotencyKeys } from "./idempotency";
 import { OrderRepository } from "./order-repository";
 import { OrderUseCases } from "./order.use-cases";
 import * as P from "./orders.params";
-import { OverdueSweeper } from "./overdue-sweeper";
+import { overdueSweeper } from "./overdue-sweeper";
 import {
   INVENTORY_EVENTS_CONSUMER,
   inventoryMessage,
@@ -46,7 +47,7 @@ interface OrdersLocals extends DatabaseThis {
   checkout: CheckoutUseCase;
   orders: OrderUseCases;
   saga: SagaUseCases;
-  sweeper: OverdueSweeper;
+  sweeper: PeriodicTask;
 }
 
 interface OrdersMethods {
@@ -241,7 +242,7 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersMethods, OrdersLocals> 
     });
     this.orders = new OrderUseCases(repository, this.saga);
     this.checkout = new CheckoutUseCase({ database: this.db, writer, keys });
-    this.sweeper = new OverdueSweeper(
+    this.sweeper = overdueSweeper(
       {
         cancelOverdue: (shouldStop) => this.saga.cancelOverdue(shouldStop),
         purgeExpiredKeys: () => keys.purgeExpired(),

@@ -25,7 +25,7 @@ import type { PaymentsOutbox } from "./payment-events";
 import { PaymentQueries } from "./payment-queries";
 import { PaymentsRepository } from "./payments-repository";
 import * as P from "./payments.params";
-import { PeriodicTask } from "./periodic-task";
+import { PeriodicTask } from "../../lib/concurrency/periodic-task";
 import { ProviderSetup, setUpProvider } from "./provider/setup";
 import { RefundUseCases } from "./refund.use-cases";
 import { WEBHOOK_QUEUE, WebhookJob, WebhookUseCases } from "./webhook.use-cases";

@@ -160,7 +160,8 @@ function reuseOneWriterConnection(sequelize: Sequelize): void {
   const manager = sequelize.connectionManager as unknown as {
     getConnection(options?: { uuid?: string }): Promise<{ uuid?: string }>;
     releaseConnection(connection: { uuid?: string }, force?: boolean): unknown;
-    connections: Record<string, unknown>;
+    destroyConnection(connection: { uuid?: string }): Promise<unknown>;
+    connections: Record<string, { close(cb: () => void): void } | undefined>;
   };
   const getConnection = manager.getConnection.bind(manager);
   const releaseConnection = manager.releaseConnection.bind(manager);
@@ -178,6 +179,15 @@ function reuseOneWriterConnection(sequelize: Sequelize): void {
       return undefined;
     }
     return releaseConnection(connection, force);
+  };
+  const destroyConnection = manager.destroyConnection.bind(manager);
+  manager.destroyConnection = async (connection) => {
+    if (connection !== writer) return destroyConnection(connection);
+    // A commit or rollback failed: the writer's state is unknown, the next transaction opens a new one.
+    const broken = manager.connections[WRITER_CONNECTION];
+    delete manager.connections[WRITER_CONNECTION];
+    writer = undefined;
+    await new Promise<void>((resolve) => (broken ? broken.close(() => resolve()) : resolve()));
   };
 }
 

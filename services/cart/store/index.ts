@@ -1,7 +1,6 @@
 import type { Logger } from "moleculer";
-import type { CartStore } from "./port";
 import { MemoryCartStore } from "./memory-store";
-import { MongooseCartStore } from "./mongoose-store";
+import type { CartStore } from "./port";
 
 export * from "./port";
 
@@ -13,5 +12,9 @@ export interface CartStoreOptions {
 
 /** The cart store the configuration asks for (ARCHITECTURE §2: MONGO_URL or embedded). */
 export function createCartStore({ mongoUrl, logger }: CartStoreOptions): CartStore {
-  return mongoUrl ? new MongooseCartStore(mongoUrl, logger) : new MemoryCartStore(logger);
+  if (!mongoUrl) return new MemoryCartStore(logger);
+  // Loaded only when used: Mongoose and the MongoDB driver are a large part of a node's memory.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { MongooseCartStore } = require("./mongoose-store") as typeof import("./mongoose-store");
+  return new MongooseCartStore(mongoUrl, logger);
 }

@@ -1,7 +1,9 @@
 /**
- * Runs `run` every `intervalMs` on this node (0 disables it). A run never
- * overlaps the previous one; stop() waits for the one in progress, so the
- * store can be closed after it.
+ * Runs a task every `intervalMs` on this node (0 disables it): the services'
+ * sweepers (reservation expiry, overdue orders, owed refunds, unqueued
+ * notifications, guest carts). A run never overlaps the previous one; the
+ * task is told when the node is stopping so a long sweep can end early, and
+ * stop() waits for the run in progress, so the database can be closed after it.
  */
 export class PeriodicTask {
   private timer?: NodeJS.Timeout;
@@ -9,10 +11,9 @@ export class PeriodicTask {
   private stopping = false;
 
   constructor(
-    private readonly name: string,
-    private readonly run: () => Promise<unknown>,
+    private readonly task: (shouldStop: () => boolean) => Promise<void>,
     private readonly intervalMs: number,
-    private readonly log: { error(message: string, err: unknown): void },
+    private readonly onError: (err: unknown) => void,
   ) {}
 
   start(): void {
@@ -24,16 +25,15 @@ export class PeriodicTask {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    clearInterval(this.timer);
+    if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.running;
   }
 
   private tick(): void {
     if (this.running || this.stopping) return;
-    this.running = this.run()
-      .then(() => undefined)
-      .catch((err) => this.log.error(`${this.name} failed`, err))
+    this.running = this.task(() => this.stopping)
+      .catch(this.onError)
       .finally(() => {
         this.running = undefined;
       });
