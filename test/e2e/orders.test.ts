@@ -1,5 +1,4 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import type { ServiceSchema } from "moleculer";
 import type { ProductSnapshot } from "../../lib/contracts/catalog";
 import type { Receipt } from "../../lib/contracts/orders";
 import type { PageOf } from "../../lib/pagination";
@@ -8,7 +7,7 @@ import CartService from "../../services/cart/cart.service";
 import CatalogService from "../../services/catalog/catalog.service";
 import InventoryService from "../../services/inventory/inventory.service";
 import type { OrderSummary, OrderView } from "../../services/orders/domain/order-view";
-import OrdersService from "../../services/orders/orders.service";
+import { ordersService } from "../helpers/checkout";
 import UsersService from "../../services/users/users.service";
 import { paymentsStandIn } from "../helpers/payments-stand-in";
 import { Platform, accessTokenFor, newCustomerToken, startPlatform } from "../helpers/platform";
@@ -51,18 +50,13 @@ describe("orders end to end", () => {
   let categoryId: string;
 
   beforeAll(async () => {
-    const orders = {
-      name: "orders",
-      mixins: [OrdersService],
-      settings: { overdueSweepIntervalMs: 0 },
-    };
     platform = await startPlatform({
       services: [
         UsersService,
         CatalogService,
         InventoryService,
         CartService,
-        orders as ServiceSchema,
+        ordersService(0),
         payments.service,
       ],
       env: {

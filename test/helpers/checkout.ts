@@ -33,19 +33,23 @@ export const SHIPPING_ADDRESS = {
   country: "DE",
 };
 
-/** The services of a checkout, the orders sweeper looking for overdue payments every `sweepMs`. */
-export function checkoutServices({ sweepMs }: { sweepMs: number }): ServiceSchema[] {
-  const orders = {
+/** The orders service with its overdue-payment sweeper every `sweepMs` (0: never). */
+export function ordersService(sweepMs: number): ServiceSchema {
+  return {
     name: "orders",
     mixins: [OrdersService],
     settings: { overdueSweepIntervalMs: sweepMs },
-  };
+  } as ServiceSchema;
+}
+
+/** The services of a checkout, the orders sweeper looking for overdue payments every `sweepMs`. */
+export function checkoutServices({ sweepMs }: { sweepMs: number }): ServiceSchema[] {
   return [
     UsersService,
     CatalogService,
     InventoryService,
     CartService,
-    orders as ServiceSchema,
+    ordersService(sweepMs),
     PaymentsService,
     DeadLettersService as unknown as ServiceSchema,
   ];

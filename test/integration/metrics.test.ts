@@ -9,7 +9,7 @@ import CatalogService from "../../services/catalog/catalog.service";
 import InventoryService from "../../services/inventory/inventory.service";
 import DeadLettersService from "../../services/ops/dead-letters.service";
 import type { OrderView } from "../../services/orders/domain/order-view";
-import OrdersService from "../../services/orders/orders.service";
+import { ordersService } from "../helpers/checkout";
 import PaymentsService from "../../services/payments/payments.service";
 import SearchService from "../../services/search/search.service";
 import UsersService from "../../services/users/users.service";
@@ -66,11 +66,6 @@ describe.each(modes)("metrics endpoint (%s)", (mode) => {
   let categoryId: string;
 
   beforeAll(async () => {
-    const orders = {
-      name: "orders",
-      mixins: [OrdersService],
-      settings: { overdueSweepIntervalMs: 0 },
-    };
     platform = await startPlatform({
       services: [
         UsersService,
@@ -78,7 +73,7 @@ describe.each(modes)("metrics endpoint (%s)", (mode) => {
         InventoryService,
         SearchService,
         CartService,
-        orders as ServiceSchema,
+        ordersService(0),
         PaymentsService,
         DeadLettersService as unknown as ServiceSchema,
       ],

@@ -1,14 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { createServer, Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { ServiceSchema } from "moleculer";
 import type { ProductSnapshot } from "../../lib/contracts/catalog";
 import { jaegerHexId } from "../../lib/observability/tracing";
 import CartService from "../../services/cart/cart.service";
 import CatalogService from "../../services/catalog/catalog.service";
 import InventoryService from "../../services/inventory/inventory.service";
 import type { OrderView } from "../../services/orders/domain/order-view";
-import OrdersService from "../../services/orders/orders.service";
+import { ordersService } from "../helpers/checkout";
 import PaymentsService from "../../services/payments/payments.service";
 import UsersService from "../../services/users/users.service";
 import { channelsEnv, cleanUpChannels } from "../helpers/channels";
@@ -125,18 +124,13 @@ describe.each(adaptersFor("nats"))("tracing a checkout (%s channels)", (adapter)
 
   beforeAll(async () => {
     const endpoint = await collector.listen();
-    const orders = {
-      name: "orders",
-      mixins: [OrdersService],
-      settings: { overdueSweepIntervalMs: 0 },
-    };
     platform = await startPlatform({
       services: [
         UsersService,
         CatalogService,
         InventoryService,
         CartService,
-        orders as ServiceSchema,
+        ordersService(0),
         PaymentsService,
       ],
       env: {
