@@ -6,6 +6,7 @@
  *   npm run bench -- --url http://host:3000 # measure a running node (seeded, rate limits off)
  *   options: --duration 10 --connections 50 --products 10000 --only search,product-page,checkout
  *            --shoppers 20 (checkout: concurrent customers placing orders)
+ *            --cpu-prof (the node it starts writes a V8 CPU profile into bench/profiles/)
  *
  * The node it starts gets the environment of this process (so MYSQL_URL,
  * REDIS_URL, CHANNELS_URL… select real servers) plus RATE_LIMIT_MAX=0.
@@ -26,6 +27,8 @@ interface Options {
   products: number;
   only?: string[];
   shoppers: number;
+  /** Write a V8 CPU profile of the node it starts into bench/profiles/ (open it in Chrome DevTools). */
+  cpuProf: boolean;
 }
 
 interface Row {
@@ -41,7 +44,13 @@ interface Row {
 const root = path.resolve(__dirname, "..");
 
 function parseArgs(argv: string[]): Options {
-  const opts: Options = { duration: 10, connections: 50, products: 10_000, shoppers: 20 };
+  const opts: Options = {
+    duration: 10,
+    connections: 50,
+    products: 10_000,
+    shoppers: 20,
+    cpuProf: false,
+  };
   for (let i = 0; i < argv.length; i++) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (flag === "--url") opts.url = value;
@@ -50,7 +59,10 @@ function parseArgs(argv: string[]): Options {
     else if (flag === "--products") opts.products = Number(value);
     else if (flag === "--only") opts.only = value.split(",");
     else if (flag === "--shoppers") opts.shoppers = Number(value);
-    else continue;
+    else if (flag === "--cpu-prof") {
+      opts.cpuProf = true;
+      continue;
+    } else continue;
     i++;
   }
   return opts;
@@ -58,7 +70,7 @@ function parseArgs(argv: string[]): Options {
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
-  const node = opts.url ? undefined : await startNode(opts.products);
+  const node = opts.url ? undefined : await startNode(opts.products, opts.cpuProf);
   const baseUrl = opts.url ?? node!.url;
   const rssSampler = node ? sampleRss(node.process.pid!) : undefined;
   try {
@@ -88,7 +100,7 @@ async function main(): Promise<void> {
     report(rows, opts, rssSampler?.peakMb());
   } finally {
     rssSampler?.stop();
-    node?.process.kill("SIGTERM");
+    if (node) await stopNode(node.process);
   }
 }
 
@@ -134,7 +146,10 @@ function measure(
   return autocannon({ url, connections, duration, requests: [rotating], pipelining: 1 });
 }
 
-async function startNode(products: number): Promise<{ url: string; process: ChildProcess }> {
+async function startNode(
+  products: number,
+  cpuProf: boolean,
+): Promise<{ url: string; process: ChildProcess }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "commerce-bench-"));
   const port = 3900 + Math.floor(Math.random() * 90);
   const env = {
@@ -152,7 +167,8 @@ async function startNode(products: number): Promise<{ url: string; process: Chil
     env,
     stdio: "inherit",
   });
-  const child = spawn(process.execPath, [path.join(root, "dist/bin/start.js")], {
+  const profiling = cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${path.join(root, "bench/profiles")}`] : [];
+  const child = spawn(process.execPath, [...profiling, path.join(root, "dist/bin/start.js")], {
     cwd: root,
     env,
     stdio: ["ignore", "inherit", "inherit"],
@@ -167,6 +183,15 @@ async function startNode(products: number): Promise<{ url: string; process: Chil
     return (search.total ?? 0) > 0; // the embedded index is rebuilt at start
   }, 120_000);
   return { url, process: child };
+}
+
+/** SIGTERM, then wait: the node drains and exits, which is also when a CPU profile is written. */
+function stopNode(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null) return resolve();
+    child.once("exit", () => resolve());
+    child.kill("SIGTERM");
+  });
 }
 
 async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {

@@ -46,6 +46,15 @@ function textFormatter(
   ];
 }
 
+const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"];
+
+/** Whether a line at `level` is written when the logger is set to `configured`. */
+export function logLevelEnabled(configured: string, level: string | false | null): boolean {
+  if (!level) return false;
+  const at = LEVELS.indexOf(level);
+  return at !== -1 && at <= LEVELS.indexOf(configured);
+}
+
 export function loggerOptions(config: Config): LoggerConfig {
   const format = config.logFormat ?? (config.nodeEnv === "production" ? "json" : "text");
   return {
