@@ -6,8 +6,10 @@
  * (reserve stock → charge → commit).
  *
  * Each of `shoppers` workers registers its own customer, then loops: place an
- * order of one in-stock product, poll it until it is CONFIRMED or CANCELLED,
- * repeat, until `durationSec` is over.
+ * order of one in-stock product, wait for the outcome as a storefront does
+ * (`GET /orders/:id?whileStatus=PENDING,AWAITING_PAYMENT&wait=8`: the answer
+ * comes as soon as the order leaves those statuses), repeat, until
+ * `durationSec` is over.
  */
 import { randomUUID } from "node:crypto";
 
@@ -33,7 +35,8 @@ const ADDRESS = {
   postalCode: "12345",
   country: "US",
 };
-const POLL_MS = 50;
+const WAIT_SEC = 8;
+const IN_PROGRESS = "PENDING,AWAITING_PAYMENT";
 const ORDER_DEADLINE_MS = 30_000;
 
 export async function measureCheckout(
@@ -100,17 +103,18 @@ async function placeAndAwait(
     await res.body?.cancel();
     return { status: `HTTP ${res.status}`, ms: performance.now() - t0 };
   }
-  const { id } = (await res.json()) as { id: string };
+  const placed = (await res.json()) as { id: string; status: string };
+  const id = placed.id;
+  let status = placed.status;
   const deadline = Date.now() + ORDER_DEADLINE_MS;
   while (Date.now() < deadline) {
-    const order = await fetch(`${api}/orders/${id}`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
-    const { status } = (await order.json()) as { status: string };
     if (status === "CONFIRMED" || status === "CANCELLED") {
       return { status, ms: performance.now() - t0 };
     }
-    await new Promise((r) => setTimeout(r, POLL_MS));
+    const order = await fetch(`${api}/orders/${id}?whileStatus=${IN_PROGRESS}&wait=${WAIT_SEC}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    ({ status } = (await order.json()) as { status: string });
   }
   return { status: "TIMEOUT", ms: performance.now() - t0 };
 }

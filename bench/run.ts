@@ -167,7 +167,9 @@ async function startNode(
     env,
     stdio: "inherit",
   });
-  const profiling = cpuProf ? ["--cpu-prof", `--cpu-prof-dir=${path.join(root, "bench/profiles")}`] : [];
+  const profiling = cpuProf
+    ? ["--cpu-prof", `--cpu-prof-dir=${path.join(root, "bench/profiles")}`]
+    : [];
   const child = spawn(process.execPath, [...profiling, path.join(root, "dist/bin/start.js")], {
     cwd: root,
     env,

@@ -5,4 +5,3 @@ import { redactCardDataInUrl } from "../../lib/security/card-data";
 export function loggableUrl(req: IncomingRequest): string {
   return redactCardDataInUrl(req.originalUrl ?? req.url ?? "");
 }
-

@@ -123,7 +123,7 @@ function createHandlebars(): typeof Handlebars {
 export function formatMoney(money: Money): string {
   if (!money || !Number.isInteger(money.amount) || typeof money.currency !== "string")
     throw new TemplateError("money needs {amount: integer minor units, currency}");
-  const format = new Intl.NumberFormat("en-US", { style: "currency", currency: money.currency });
+  const format = currencyFormat(money.currency);
   const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
   const negative = money.amount < 0;
   const units = String(Math.abs(money.amount)).padStart(digits + 1, "0");
@@ -134,15 +134,28 @@ export function formatMoney(money: Money): string {
   return format.format(`${negative ? "-" : ""}${decimal}` as unknown as number);
 }
 
+// Intl formatters are costly to build (a few hundred µs each): one per currency, kept.
+const currencyFormats = new Map<string, Intl.NumberFormat>();
+
+function currencyFormat(currency: string): Intl.NumberFormat {
+  let format = currencyFormats.get(currency);
+  if (!format) {
+    // Built before it is kept: an unknown code throws here and is never cached.
+    format = new Intl.NumberFormat("en-US", { style: "currency", currency });
+    currencyFormats.set(currency, format);
+  }
+  return format;
+}
+
+const dateFormat = new Intl.DateTimeFormat("en-US", {
+  dateStyle: "long",
+  timeStyle: "short",
+  timeZone: "UTC",
+});
+
 /** An ISO time as "June 3, 2025 at 2:05 PM UTC". */
 export function formatDate(iso: string): string {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) throw new TemplateError(`"${iso}" is not a date`);
-  return new Intl.DateTimeFormat("en-US", {
-    dateStyle: "long",
-    timeStyle: "short",
-    timeZone: "UTC",
-  })
-    .format(date)
-    .concat(" UTC");
+  return dateFormat.format(date).concat(" UTC");
 }

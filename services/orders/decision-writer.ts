@@ -5,6 +5,7 @@ import type { OrderStatus } from "../../lib/contracts/orders";
 import { Decision, OrderRecord, sagaStateOf, TimelineStep } from "./domain/order";
 import type { TimelineEntry } from "./domain/order-view";
 import type { LockedOrder, NewStep, OrderRepository } from "./order-repository";
+import type { OrderChanges } from "./order-changes";
 import { countDecision, OrderMetrics } from "./order-metrics";
 
 export type OrdersOutbox = Pick<OutboxHandle, "enqueue">;
@@ -26,6 +27,7 @@ export class DecisionWriter {
     private readonly repository: OrderRepository,
     private readonly outbox: OrdersOutbox,
     private readonly metrics?: OrderMetrics,
+    private readonly changes?: Pick<OrderChanges, "changed">,
   ) {}
 
   /** A new order with its saga. `paymentToken` waits in the saga row for ProcessPayment. */
@@ -70,6 +72,8 @@ export class DecisionWriter {
     // The row is locked (or SQLite's one writer is us): only a bug gets here.
     if (!moved) throw new Error(`order ${order.id} changed under its lock`);
     this.countAfterCommit(tx, locked.order.status, order);
+    const changes = this.changes;
+    if (changes) tx.afterCommit(() => changes.changed(order.id));
     return this.writeSteps(
       tx,
       order.id,

@@ -78,6 +78,39 @@ export interface OrderIdParams {
   id: string;
 }
 
+/** The longest a read may wait for its order to change (below the broker's request timeout). */
+export const MAX_ORDER_WAIT_SEC = 8;
+
+const statusList = `(?:${ORDER_STATUSES.join("|")})`;
+
+/**
+ * GET /orders/:id: with `wait` (seconds) and `whileStatus` (one status or
+ * several, comma-separated), the answer waits while the order is in one of them.
+ */
+export const getOrderParams = {
+  $$strict: true,
+  id: uuid,
+  wait: {
+    type: "number",
+    convert: true,
+    integer: true,
+    min: 0,
+    max: MAX_ORDER_WAIT_SEC,
+    optional: true,
+  },
+  whileStatus: {
+    type: "string",
+    max: 100,
+    pattern: new RegExp(`^${statusList}(?:,${statusList})*$`),
+    patternMessage: `whileStatus must be order statuses separated by commas: ${ORDER_STATUSES.join(", ")}`,
+    optional: true,
+  },
+};
+export interface GetOrderParams extends OrderIdParams {
+  wait?: number;
+  whileStatus?: string;
+}
+
 export const setStatusParams = {
   $$strict: true,
   id: uuid,

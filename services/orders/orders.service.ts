@@ -16,6 +16,7 @@ import { serviceMigrations } from "../migrations";
 import { CheckoutReaders, CheckoutUseCase } from "./checkout.use-case";
 import { DecisionWriter, OrdersOutbox } from "./decision-writer";
 import { idempotencyKeyFrom, IdempotencyKeys } from "./idempotency";
+import { OrderChanges } from "./order-changes";
 import { OrderRepository } from "./order-repository";
 import { OrderUseCases } from "./order.use-cases";
 import * as P from "./orders.params";
@@ -48,6 +49,7 @@ interface OrdersLocals extends DatabaseThis {
   orders: OrderUseCases;
   saga: SagaUseCases;
   sweeper: PeriodicTask;
+  changes: OrderChanges;
 }
 
 interface OrdersMethods {
@@ -119,11 +121,18 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersMethods, OrdersLocals> 
       rest: "GET /orders/:id",
       openapi: {
         summary: "One of the user's orders: status, lines, totals, payment and saga timeline",
+        description:
+          "With `whileStatus` (statuses, comma-separated) and `wait` (seconds, up to 8), the answer waits while the order is in one of them, so a storefront learns the checkout's outcome without polling: `?whileStatus=PENDING,AWAITING_PAYMENT&wait=8`.",
         tags: ["orders"],
       },
-      params: P.orderIdParams,
-      handler(ctx: Ctx<P.OrderIdParams>) {
-        return this.orders.get(callerId(ctx), ctx.params.id);
+      params: P.getOrderParams,
+      handler(ctx: Ctx<P.GetOrderParams>) {
+        const userId = callerId(ctx);
+        const { id, wait, whileStatus } = ctx.params;
+        const read = () => this.orders.get(userId, id);
+        if (!wait || !whileStatus) return read();
+        const awaited = new Set(whileStatus.split(","));
+        return this.changes.waitWhile(id, wait * 1000, read, (o) => awaited.has(o.status));
       },
     },
 
@@ -232,7 +241,13 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersMethods, OrdersLocals> 
     if (config.orderPaymentTimeoutSec < 1)
       throw new Error("ORDER_PAYMENT_TIMEOUT_SEC must be at least 1");
     const repository = new OrderRepository(this.db.sequelize);
-    const writer = new DecisionWriter(repository, this.outbox, businessMetrics(this.broker));
+    this.changes = new OrderChanges();
+    const writer = new DecisionWriter(
+      repository,
+      this.outbox,
+      businessMetrics(this.broker),
+      this.changes,
+    );
     const keys = new IdempotencyKeys(this.db, { ttlMs: config.idempotencyTtlSec * 1000 });
     this.saga = new SagaUseCases({
       repository,
@@ -254,6 +269,7 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersMethods, OrdersLocals> 
   },
 
   async stopped() {
+    this.changes?.close();
     // Runs before the mixins' stopped hooks, so the database is still open.
     await this.sweeper?.stop();
   },

@@ -400,6 +400,56 @@ describe("orders end to end", () => {
     });
   });
 
+  it("answers ?whileStatus=…&wait=… once the order has left those statuses, and at once when it is not in them", async () => {
+    const token = await shopper();
+    const productId = await newProduct(1250);
+    const placed = await placeOrder(token, orderOf(productId));
+    expect(placed.body.status).toBe("PENDING");
+    const path = `/orders/${placed.body.id}`;
+
+    const started = Date.now();
+    const settled = await api<OrderBody>(
+      "GET",
+      `${path}?whileStatus=PENDING,AWAITING_PAYMENT&wait=8`,
+      { token },
+    );
+    expect(settled.status).toBe(200);
+    expect(settled.body.status).toBe("CONFIRMED");
+    expect(Date.now() - started).toBeLessThan(5_000);
+
+    // Not in the awaited status: no waiting.
+    const t0 = Date.now();
+    const atOnce = await api<OrderBody>("GET", `${path}?whileStatus=PENDING&wait=8`, { token });
+    expect(atOnce.body.status).toBe("CONFIRMED");
+    expect(Date.now() - t0).toBeLessThan(1_000);
+
+    // Still in it when the wait is over: the order as it is.
+    const t1 = Date.now();
+    const timedOut = await api<OrderBody>("GET", `${path}?whileStatus=CONFIRMED&wait=1`, { token });
+    expect(timedOut.body.status).toBe("CONFIRMED");
+    expect(Date.now() - t1).toBeGreaterThanOrEqual(900);
+
+    // Another customer waits for nothing: 404 at once.
+    const intruder = await shopper();
+    const t2 = Date.now();
+    const hidden = await api<ErrorBody>("GET", `${path}?whileStatus=CONFIRMED&wait=8`, {
+      token: intruder,
+    });
+    expect(hidden.status).toBe(404);
+    expect(Date.now() - t2).toBeLessThan(1_000);
+
+    for (const query of [
+      "wait=9&whileStatus=PENDING",
+      "wait=-1",
+      "whileStatus=LOST&wait=1",
+      "whileStatus=PENDING,&wait=1",
+    ]) {
+      const bad = await api<ErrorBody>("GET", `${path}?${query}`, { token });
+      expect(bad.status).toBe(400);
+      expect(bad.body.error.type).toBe("VALIDATION");
+    }
+  });
+
   it("hides another user's order: 404 on read, cancel and receipt", async () => {
     const owner = await shopper();
     const intruder = await shopper();
