@@ -7,6 +7,7 @@
  *   options: --duration 10 --connections 50 --products 10000 --only search,product-page,checkout
  *            --shoppers 20 (checkout: concurrent customers placing orders)
  *            --cpu-prof (the node it starts writes a V8 CPU profile into bench/profiles/)
+ *            --node-arg=<flag> (repeatable: a flag for the node it starts, e.g. --node-arg=--max-old-space-size=256)
  *
  * The node it starts gets the environment of this process (so MYSQL_URL,
  * REDIS_URL, CHANNELS_URL… select real servers) plus RATE_LIMIT_MAX=0.
@@ -29,6 +30,8 @@ interface Options {
   shoppers: number;
   /** Write a V8 CPU profile of the node it starts into bench/profiles/ (open it in Chrome DevTools). */
   cpuProf: boolean;
+  /** Extra flags for the node it starts (e.g. --node-arg=--max-old-space-size=256). */
+  nodeArgs: string[];
 }
 
 interface Row {
@@ -50,6 +53,7 @@ function parseArgs(argv: string[]): Options {
     products: 10_000,
     shoppers: 20,
     cpuProf: false,
+    nodeArgs: [],
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, value] = [argv[i], argv[i + 1]];
@@ -59,7 +63,10 @@ function parseArgs(argv: string[]): Options {
     else if (flag === "--products") opts.products = Number(value);
     else if (flag === "--only") opts.only = value.split(",");
     else if (flag === "--shoppers") opts.shoppers = Number(value);
-    else if (flag === "--cpu-prof") {
+    else if (flag.startsWith("--node-arg=")) {
+      opts.nodeArgs.push(flag.slice("--node-arg=".length));
+      continue;
+    } else if (flag === "--cpu-prof") {
       opts.cpuProf = true;
       continue;
     } else continue;
@@ -70,7 +77,7 @@ function parseArgs(argv: string[]): Options {
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
-  const node = opts.url ? undefined : await startNode(opts.products, opts.cpuProf);
+  const node = opts.url ? undefined : await startNode(opts.products, opts.cpuProf, opts.nodeArgs);
   const baseUrl = opts.url ?? node!.url;
   const rssSampler = node ? sampleRss(node.process.pid!) : undefined;
   try {
@@ -149,6 +156,7 @@ function measure(
 async function startNode(
   products: number,
   cpuProf: boolean,
+  nodeArgs: string[],
 ): Promise<{ url: string; process: ChildProcess }> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "commerce-bench-"));
   const port = 3900 + Math.floor(Math.random() * 90);
@@ -170,7 +178,8 @@ async function startNode(
   const profiling = cpuProf
     ? ["--cpu-prof", `--cpu-prof-dir=${path.join(root, "bench/profiles")}`]
     : [];
-  const child = spawn(process.execPath, [...profiling, path.join(root, "dist/bin/start.js")], {
+  const args = [...nodeArgs, ...profiling, path.join(root, "dist/bin/start.js")];
+  const child = spawn(process.execPath, args, {
     cwd: root,
     env,
     stdio: ["ignore", "inherit", "inherit"],

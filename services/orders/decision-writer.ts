@@ -73,7 +73,7 @@ export class DecisionWriter {
     if (!moved) throw new Error(`order ${order.id} changed under its lock`);
     this.countAfterCommit(tx, locked.order.status, order);
     const changes = this.changes;
-    if (changes) tx.afterCommit(() => changes.changed(order.id));
+    if (changes) tx.afterCommit(() => changes.changed(order.id, order.status));
     return this.writeSteps(
       tx,
       order.id,

@@ -1,45 +1,51 @@
+import type { OrderStatus } from "../../lib/contracts/orders";
+
+type Wake = (status: OrderStatus | undefined) => void;
+
 /**
  * Lets a read wait for an order to change instead of the client polling
- * (`GET /orders/:id?wait=…&whileStatus=…`). Saga steps committed on this
- * node wake the waiters of their order at once; a step committed on another
- * orders node is seen at the next re-read, `recheckMs` later. Waiters are
- * capped per node: past the cap a read answers at once, as without `wait`.
+ * (`GET /orders/:id?whileStatus=…&wait=…`). Saga steps committed on this
+ * node wake the order's waiters with its new status at once; a change made
+ * on another orders node is seen at the next re-read, `recheckMs` later.
+ * Waiters are capped per node: past the cap a read answers at once, as
+ * without `wait`.
  */
 export class OrderChanges {
-  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly waiters = new Map<string, Set<Wake>>();
   private count = 0;
   private closed = false;
 
   constructor(
     private readonly maxWaiters = 5_000,
-    readonly recheckMs = 250,
+    readonly recheckMs = 1_000,
   ) {}
 
-  /** Called once a change of the order has committed. */
-  changed(orderId: string): void {
+  /** Called once a change of the order has committed, with the status it left the order in. */
+  changed(orderId: string, status?: OrderStatus): void {
     const set = this.waiters.get(orderId);
     if (!set) return;
     this.waiters.delete(orderId);
-    for (const wake of set) wake();
+    for (const wake of set) wake(status);
   }
 
   /**
-   * Re-reads the order until `stillWaiting` says otherwise or `waitMs` is
-   * over, sleeping between reads until its change is signalled (or for
-   * `recheckMs` at most). Answers the last read.
+   * Reads the order, and while its status is `awaited` and `waitMs` is not
+   * over, waits for a change and reads it again. A signalled status that is
+   * still awaited costs no read. Answers the last read.
    */
-  async waitWhile<T>(
+  async waitWhile<T extends { status: OrderStatus }>(
     orderId: string,
     waitMs: number,
     read: () => Promise<T>,
-    stillWaiting: (value: T) => boolean,
+    awaited: (status: OrderStatus) => boolean,
   ): Promise<T> {
     let value = await read();
     const deadline = Date.now() + waitMs;
-    while (stillWaiting(value) && !this.closed && this.count < this.maxWaiters) {
+    while (awaited(value.status) && !this.closed && this.count < this.maxWaiters) {
       const left = deadline - Date.now();
       if (left <= 0) break;
-      await this.signalOrTimeout(orderId, Math.min(left, this.recheckMs));
+      const signalled = await this.signalOrTimeout(orderId, Math.min(left, this.recheckMs));
+      if (signalled && awaited(signalled) && Date.now() < deadline) continue;
       value = await read();
     }
     return value;
@@ -55,22 +61,24 @@ export class OrderChanges {
     return this.count;
   }
 
-  private signalOrTimeout(orderId: string, ms: number): Promise<void> {
+  /** The status a change was signalled with, or undefined after `ms` (or when closing). */
+  private signalOrTimeout(orderId: string, ms: number): Promise<OrderStatus | undefined> {
     return new Promise((resolve) => {
       let set = this.waiters.get(orderId);
       if (!set) this.waiters.set(orderId, (set = new Set()));
       this.count++;
       let settled = false;
-      const done = () => {
+      const done: Wake = (status) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        this.waiters.get(orderId)?.delete(done);
-        if (this.waiters.get(orderId)?.size === 0) this.waiters.delete(orderId);
+        const current = this.waiters.get(orderId);
+        current?.delete(done);
+        if (current?.size === 0) this.waiters.delete(orderId);
         this.count--;
-        resolve();
+        resolve(status);
       };
-      const timer = setTimeout(done, ms);
+      const timer = setTimeout(() => done(undefined), ms);
       set.add(done);
     });
   }

@@ -132,7 +132,7 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersMethods, OrdersLocals> 
         const read = () => this.orders.get(userId, id);
         if (!wait || !whileStatus) return read();
         const awaited = new Set(whileStatus.split(","));
-        return this.changes.waitWhile(id, wait * 1000, read, (o) => awaited.has(o.status));
+        return this.changes.waitWhile(id, wait * 1000, read, (status) => awaited.has(status));
       },
     },
 

@@ -1,31 +1,50 @@
+import type { OrderStatus } from "../../../lib/contracts/orders";
 import { OrderChanges } from "../../../services/orders/order-changes";
 
-/** A pretend order whose status the test changes. */
-function order(status: string) {
+/** A pretend order whose status the test changes, counting its reads. */
+function order(status: OrderStatus) {
   const state = { status, reads: 0 };
   return { state, read: async () => (state.reads++, { status: state.status }) };
 }
+
+const pending = (s: OrderStatus) => s === "PENDING" || s === "AWAITING_PAYMENT";
 
 describe("OrderChanges", () => {
   it("answers as soon as a committed change is signalled, long before the wait is over", async () => {
     const changes = new OrderChanges(10, 60_000);
     const { state, read } = order("PENDING");
     const started = Date.now();
-    const waiting = changes.waitWhile("o1", 5_000, read, (o) => o.status === "PENDING");
+    const waiting = changes.waitWhile("o1", 5_000, read, pending);
     setTimeout(() => {
       state.status = "CONFIRMED";
-      changes.changed("o1");
+      changes.changed("o1", "CONFIRMED");
     }, 50);
     expect(await waiting).toEqual({ status: "CONFIRMED" });
     expect(Date.now() - started).toBeLessThan(1_000);
     expect(changes.waiting).toBe(0);
   });
 
+  it("keeps waiting, without reading, on a change to another awaited status", async () => {
+    const changes = new OrderChanges(10, 60_000);
+    const { state, read } = order("PENDING");
+    const waiting = changes.waitWhile("o1", 5_000, read, pending);
+    setTimeout(() => {
+      state.status = "AWAITING_PAYMENT";
+      changes.changed("o1", "AWAITING_PAYMENT");
+    }, 20);
+    setTimeout(() => {
+      state.status = "CANCELLED";
+      changes.changed("o1", "CANCELLED");
+    }, 80);
+    expect(await waiting).toEqual({ status: "CANCELLED" });
+    expect(state.reads).toBe(2);
+  });
+
   it("re-reads every recheckMs, so a change made on another node is seen too", async () => {
     const changes = new OrderChanges(10, 30);
     const { state, read } = order("PENDING");
     setTimeout(() => (state.status = "CANCELLED"), 100);
-    const result = await changes.waitWhile("o2", 5_000, read, (o) => o.status === "PENDING");
+    const result = await changes.waitWhile("o2", 5_000, read, pending);
     expect(result.status).toBe("CANCELLED");
     expect(state.reads).toBeGreaterThan(2);
   });
@@ -34,7 +53,7 @@ describe("OrderChanges", () => {
     const changes = new OrderChanges(10, 40);
     const { read } = order("PENDING");
     const started = Date.now();
-    const result = await changes.waitWhile("o3", 200, read, (o) => o.status === "PENDING");
+    const result = await changes.waitWhile("o3", 200, read, pending);
     expect(result.status).toBe("PENDING");
     expect(Date.now() - started).toBeGreaterThanOrEqual(190);
     expect(changes.waiting).toBe(0);
@@ -43,18 +62,18 @@ describe("OrderChanges", () => {
   it("does not wait past its cap of waiters, nor once closed", async () => {
     const changes = new OrderChanges(1, 60_000);
     const first = order("PENDING");
-    const held = changes.waitWhile("a", 5_000, first.read, (o) => o.status === "PENDING");
+    const held = changes.waitWhile("a", 5_000, first.read, pending);
     await new Promise((r) => setImmediate(r));
     expect(changes.waiting).toBe(1);
     const t0 = Date.now();
     const second = order("PENDING");
-    await changes.waitWhile("b", 5_000, second.read, (o) => o.status === "PENDING");
+    await changes.waitWhile("b", 5_000, second.read, pending);
     expect(Date.now() - t0).toBeLessThan(100);
 
     changes.close();
     expect(await held).toEqual({ status: "PENDING" });
     const t1 = Date.now();
-    await changes.waitWhile("c", 5_000, second.read, (o) => o.status === "PENDING");
+    await changes.waitWhile("c", 5_000, second.read, pending);
     expect(Date.now() - t1).toBeLessThan(100);
   });
 });
