@@ -1,4 +1,4 @@
-import type { LoggerConfig } from "moleculer";
+import { Loggers, type LoggerConfig } from "moleculer";
 import type { Config } from "../config";
 import { currentRequestContext } from "./request-context";
 
@@ -46,13 +46,13 @@ function textFormatter(
   ];
 }
 
-const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"];
-
 /** Whether a line at `level` is written when the logger is set to `configured`. */
 export function logLevelEnabled(configured: string, level: string | false | null): boolean {
   if (!level) return false;
-  const at = LEVELS.indexOf(level);
-  return at !== -1 && at <= LEVELS.indexOf(configured);
+  // Moleculer's own order, most severe first.
+  const levels: readonly string[] = Loggers.LEVELS;
+  const at = levels.indexOf(level);
+  return at !== -1 && at <= levels.indexOf(configured);
 }
 
 export function loggerOptions(config: Config): LoggerConfig {
