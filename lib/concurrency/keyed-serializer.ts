@@ -19,6 +19,11 @@ export class KeyedSerializer {
     return result;
   }
 
+  /** Whether a task of `key` is running or waiting. */
+  has(key: string): boolean {
+    return this.tails.has(key);
+  }
+
   /** Keys with a task running or waiting (for tests and status). */
   get size(): number {
     return this.tails.size;

@@ -19,6 +19,8 @@ export interface Caller {
   cartToken?: string;
 }
 
+type ReadCart = (cartId: string) => Promise<CartDocument | null>;
+
 export interface CartFinderOptions {
   store: CartStore;
   cache: CartCache;
@@ -32,7 +34,21 @@ export class CartFinder {
 
   /** The caller's open cart, read through the cache (a user's is created if they have none). */
   find(caller: Caller): Promise<CartDocument> {
-    return caller.userId ? this.userCart(caller.userId) : this.guestCart(caller.cartToken);
+    const read = (id: string) => this.cached(id);
+    return caller.userId
+      ? this.userCart(caller.userId, read)
+      : this.guestCart(caller.cartToken, read);
+  }
+
+  /**
+   * The same, read from the store past the cache: a change starts from this
+   * version (filling the cache here would only be undone by the write).
+   */
+  findForChange(caller: Caller): Promise<CartDocument> {
+    const read = (id: string) => this.opts.store.findById(id);
+    return caller.userId
+      ? this.userCart(caller.userId, read)
+      : this.guestCart(caller.cartToken, read);
   }
 
   /** The guest cart a token opens, from the store, whatever its status (merging looks at it). */
@@ -78,9 +94,9 @@ export class CartFinder {
     );
   }
 
-  private async guestCart(token: string | undefined): Promise<CartDocument> {
+  private async guestCart(token: string | undefined, read: ReadCart): Promise<CartDocument> {
     const presented = parseGuestToken(token);
-    const cart = presented ? await this.cached(presented.cartId) : null;
+    const cart = presented ? await read(presented.cartId) : null;
     if (
       !presented ||
       !cart ||
@@ -92,10 +108,10 @@ export class CartFinder {
     return cart;
   }
 
-  private async userCart(userId: string): Promise<CartDocument> {
+  private async userCart(userId: string, read: ReadCart): Promise<CartDocument> {
     const { cache } = this.opts;
     const knownId = await cache.userCartId(userId);
-    const known = knownId ? await this.cached(knownId) : null;
+    const known = knownId ? await read(knownId) : null;
     if (known && known.userId === userId && known.status === "active") return known;
     const { cart } = await this.ensureUserCart(userId);
     await Promise.all([cache.rememberUserCart(userId, cart.id), cache.fill(cart)]);

@@ -1,4 +1,5 @@
 import { KeyedSerializer } from "../../lib/concurrency/keyed-serializer";
+import { deepCopy } from "../../lib/deep-copy";
 import { AppError } from "../../lib/errors";
 import type { MessageLineage } from "../../lib/messaging/outbox";
 import type { CartCache } from "./cart-cache";
@@ -14,7 +15,8 @@ import type { CartDocument, CartStore, PendingCartEvent } from "./store";
  * pause between them, the caller gets a 409.
  *
  * Changes of one cart made on this node are queued one behind the other
- * first, so a burst of requests (50 parallel adds) does not turn into 50
+ * first (the caller's own read from the store is the first attempt's
+ * version when nothing is queued ahead of it), so a burst of requests (50 parallel adds) does not turn into 50
  * rounds of lost races; the version check still guards against other nodes.
  *
  * The write also carries the change's events (the document's outbox) and,
@@ -66,20 +68,33 @@ export class CartWriter {
     this.now = opts.now ?? (() => new Date());
   }
 
-  update(cartId: string, change: CartChange, lineage: MessageLineage): Promise<WriteOutcome> {
-    return this.local.run(cartId, () => this.write(cartId, change, lineage));
+  /**
+   * `read` is the document as the caller just read it from the store: the
+   * first attempt starts from it instead of reading again, unless another
+   * change of the cart on this node is ahead of this one (it would be stale).
+   */
+  update(
+    cartId: string,
+    change: CartChange,
+    lineage: MessageLineage,
+    read?: CartDocument,
+  ): Promise<WriteOutcome> {
+    const first = read && !this.local.has(cartId) ? read : undefined;
+    return this.local.run(cartId, () => this.write(cartId, change, lineage, first));
   }
 
   private async write(
     cartId: string,
     change: CartChange,
     lineage: MessageLineage,
+    first: CartDocument | undefined,
   ): Promise<WriteOutcome> {
     const { store } = this.opts;
     for (let attempt = 1; ; attempt++) {
-      const current = await store.findById(cartId);
+      const current = attempt === 1 && first ? first : await store.findById(cartId);
       if (!current) throw AppError.notFound("Cart");
-      const result = change(structuredClone(current));
+      // The change gets its own copy: one that returns null must leave `current` as read.
+      const result = change(deepCopy(current));
       if (!result) return { cart: current, written: false };
       const at = this.now();
       const events = result.events.map((e) => pendingEvent(e, lineage, at.toISOString()));

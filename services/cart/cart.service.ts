@@ -47,6 +47,13 @@ interface CartMethods {
 
 /** moleculer-web sends `$location` as the Location header of a 201. */
 type Ctx<P> = Context<P, RequestMeta & { $location?: string }>;
+
+/**
+ * How old a stock level a cart may show ("3 left"). Inventory answers from
+ * the levels it read recently, and forgets a product's the moment its stock
+ * changes on that node; the reservation at checkout is what guards stock.
+ */
+const CART_STOCK_MAX_AGE_MS = 1000;
 type This = Service & CartLocals & CartMethods;
 
 const CartService: ServiceSchema<ServiceSettingSchema, CartMethods, CartLocals> = {
@@ -188,9 +195,9 @@ const CartService: ServiceSchema<ServiceSettingSchema, CartMethods, CartLocals> 
         products: (ids) =>
           ctx.call<ProductSnapshot[], { ids: string[] }>("catalog.getMany", { ids }),
         async availability(ids) {
-          const levels = await ctx.call<StockLevel[], { productIds: string[] }>(
+          const levels = await ctx.call<StockLevel[], { productIds: string[]; maxAgeMs: number }>(
             "inventory.levels",
-            { productIds: ids },
+            { productIds: ids, maxAgeMs: CART_STOCK_MAX_AGE_MS },
           );
           return new Map(levels.map((level) => [level.productId, level.available]));
         },

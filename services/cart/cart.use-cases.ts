@@ -259,13 +259,13 @@ export class CartUseCases {
 
   // ---- changing it
 
-  /** Finds the caller's cart, then applies `apply` to its stored version until the write lands. */
+  /** Finds the caller's cart in the store, then applies `apply` to its stored version until the write lands. */
   private async change(
     caller: Caller,
     scope: RequestScope,
     apply: (current: CartDocument) => ChangeResult | null,
   ): Promise<CartDocument> {
-    const target = await this.finder.find(caller);
+    const target = await this.finder.findForChange(caller);
     const { cart } = await this.writer.update(
       target.id,
       (current) => {
@@ -273,6 +273,7 @@ export class CartUseCases {
         return apply(current);
       },
       scope.lineage,
+      target,
     );
     return cart;
   }

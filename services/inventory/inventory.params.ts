@@ -18,6 +18,8 @@ const onHand = { type: "number", integer: true, min: 0, max: MAX_ON_HAND };
 /** Raw lines may repeat a product (they are merged); this bounds the work before that. */
 const MAX_RAW_LINES = 1000;
 export const MAX_LEVELS_PER_CALL = 1000;
+/** The oldest recent level a reader may ask for (level-memo.ts). */
+export const MAX_LEVEL_AGE_MS = 10_000;
 
 export const reserveParams = {
   $$strict: true,
@@ -59,9 +61,12 @@ export interface ReleaseParams {
 export const levelsParams = {
   $$strict: true,
   productIds: { type: "array", max: MAX_LEVELS_PER_CALL, items: entityId },
+  /** How old a level the caller accepts (0, the default: read the database). */
+  maxAgeMs: { type: "number", integer: true, min: 0, max: MAX_LEVEL_AGE_MS, optional: true },
 };
 export interface LevelsParams {
   productIds: string[];
+  maxAgeMs?: number;
 }
 
 export const setStockBulkParams = {

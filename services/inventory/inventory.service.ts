@@ -12,6 +12,7 @@ import { serviceMigrations } from "../migrations";
 import { handleInventoryCommand } from "./inventory-commands";
 import type { InventoryOutbox } from "./inventory-events";
 import { InventoryRepository } from "./inventory-repository";
+import { forgettingOnCommit, LevelMemo } from "./level-memo";
 import * as P from "./inventory.params";
 import { outcomeOf, ReservationUseCases } from "./reservation.use-cases";
 import { StockUseCases } from "./stock.use-cases";
@@ -123,7 +124,7 @@ const InventoryService: ServiceSchema<ServiceSettingSchema, InventoryMethods, In
       visibility: "public",
       params: P.levelsParams,
       handler(ctx: Ctx<P.LevelsParams>): Promise<StockLevel[]> {
-        return this.stock.levels(ctx.params.productIds);
+        return this.stock.levels(ctx.params.productIds, ctx.params.maxAgeMs);
       },
     },
 
@@ -180,11 +181,14 @@ const InventoryService: ServiceSchema<ServiceSettingSchema, InventoryMethods, In
     const { config } = infrastructureOf(this.broker);
     if (config.reservationTtlSec < 1) throw new Error("RESERVATION_TTL_SEC must be at least 1");
     const repository = new InventoryRepository(this.db.sequelize);
-    this.stock = new StockUseCases(repository, this.db, this.outbox);
+    // Every stock change, from either use-case, forgets its product's recent level.
+    const memo = new LevelMemo();
+    const outbox = forgettingOnCommit(this.outbox, memo);
+    this.stock = new StockUseCases(repository, this.db, outbox, memo);
     this.reservations = new ReservationUseCases({
       repository,
       database: this.db,
-      outbox: this.outbox,
+      outbox,
       reservationTtlMs: config.reservationTtlSec * 1000,
     });
     this.sweeper = new PeriodicTask(

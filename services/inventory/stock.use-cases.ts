@@ -3,6 +3,7 @@ import type { StockLevel } from "../../lib/contracts/catalog";
 import { belowReserved, NewLevel, normalizeLevels, toStockLevel } from "./domain/stock";
 import { InventoryOutbox, stockChanged } from "./inventory-events";
 import type { InventoryRepository } from "./inventory-repository";
+import type { LevelMemo } from "./level-memo";
 import type { Clock, Transactional } from "./use-case-support";
 import type { MessageOrigin } from "../../lib/messaging/outbox";
 
@@ -19,14 +20,25 @@ export class StockUseCases {
     private readonly repository: InventoryRepository,
     private readonly database: Transactional,
     private readonly outbox: InventoryOutbox,
+    private readonly memo?: LevelMemo,
     now?: Clock,
   ) {
     this.now = now ?? Date.now;
   }
 
-  /** One level per distinct id, in the order asked; a product with no row has nothing. */
-  async levels(productIds: readonly string[]): Promise<StockLevel[]> {
+  /**
+   * One level per distinct id, in the order asked; a product with no row has
+   * nothing. With `maxAgeMs` (and a memo), a level read that recently may be
+   * answered without the database (level-memo.ts says how late it can be).
+   */
+  async levels(productIds: readonly string[], maxAgeMs = 0): Promise<StockLevel[]> {
     const ids = [...new Set(productIds)];
+    if (maxAgeMs > 0 && this.memo)
+      return this.memo.levels(ids, maxAgeMs, (missing) => this.read(missing));
+    return this.read(ids);
+  }
+
+  private async read(ids: string[]): Promise<StockLevel[]> {
     const rows = new Map((await this.repository.stockRows(ids)).map((row) => [row.productId, row]));
     return ids.map((id) => toStockLevel(id, rows.get(id)));
   }

@@ -469,6 +469,44 @@ describe.each(adaptersFor("mysql"))("inventory on %s", (adapter) => {
     await expectStockAnnounced(a);
   });
 
+  it("answers recent levels (maxAgeMs) that show every change committed here at once", async () => {
+    const p = product();
+    const recent = async (maxAgeMs = 10_000) =>
+      (
+        await broker.call<StockLevel[], object>("inventory.levels", { productIds: [p], maxAgeMs })
+      )[0];
+    await seed([{ productId: p, onHand: 10 }]);
+    expect(await recent()).toMatchObject({ onHand: 10, available: 10 });
+
+    // Reserve, commit, release and set: each is seen by the very next read.
+    const [r1, r2] = [reservation(), reservation()];
+    await reserve(r1, [{ productId: p, quantity: 3 }]);
+    expect(await recent()).toMatchObject({ onHand: 10, reserved: 3, available: 7 });
+    await commit(r1);
+    expect(await recent()).toMatchObject({ onHand: 7, reserved: 0, available: 7 });
+    await reserve(r2, [{ productId: p, quantity: 2 }]);
+    expect(await recent()).toMatchObject({ reserved: 2, available: 5 });
+    await release(r2);
+    expect(await recent()).toMatchObject({ reserved: 0, available: 7 });
+    await seed([{ productId: p, onHand: 1 }]);
+    expect(await recent()).toEqual(await level(p));
+
+    // A change this node did not make (another inventory node's, written here straight to
+    // the table) is seen by a reader once its memo entry is older than the reader accepts.
+    await db.sequelize.query(
+      "UPDATE stock_levels SET on_hand = 4, version = version + 1 WHERE product_id = ?",
+      { replacements: [p] },
+    );
+    expect(await recent()).toMatchObject({ onHand: 1 });
+    expect(await level(p)).toMatchObject({ onHand: 4 });
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(await recent(50)).toMatchObject({ onHand: 4 });
+
+    expect(
+      await failure(broker.call("inventory.levels", { productIds: [p], maxAgeMs: 10_001 })),
+    ).toMatchObject({ code: 422 });
+  });
+
   it("has the database refuse a row that breaks 0 ≤ reserved ≤ on_hand", async () => {
     const p = product();
     await seed([{ productId: p, onHand: 2 }]);

@@ -139,7 +139,8 @@ export class MemoryCartStore implements CartStore {
 
 function toStored(cart: CartDocument): StoredCart {
   const { id, ...rest } = cart;
-  const stored: StoredCart = { _id: id, ...structuredClone(rest) };
+  // NeDB stores a deep copy of what it is given (insert and replacing update alike).
+  const stored: StoredCart = { _id: id, ...rest };
   if (cart.userId && cart.status === "active") stored.activeUserId = cart.userId;
   return stored;
 }

@@ -128,6 +128,63 @@ describe("CartWriter", () => {
     expect(store.lost).toBeGreaterThan(0);
   });
 
+  it("starts from the caller's own read; a read made stale meanwhile loses once and is re-applied", async () => {
+    const writer = await setUp();
+    const cart = newCart();
+    await store.insert(cart);
+    const reads = jest.spyOn(store, "findById");
+
+    // The caller's read is the version: no second read of the store.
+    const read = (await store.findById(cart.id))!;
+    reads.mockClear();
+    await writer.update(cart.id, addLine("p1"), {}, read);
+    expect(reads).not.toHaveBeenCalled();
+    expect(store.lost).toBe(0);
+
+    // The same read again is stale now (version 2 is stored): it loses its race once,
+    // the change is applied to what was written, and nothing is lost.
+    await new Promise((resolve) => setImmediate(resolve)); // the first change has left the queue
+    await writer.update(cart.id, addLine("p2"), {}, read);
+    expect(store.lost).toBe(1);
+    const stored = (await store.findById(cart.id))!;
+    expect(stored.lines.map((l) => l.productId)).toEqual(["p1", "p2"]);
+    expect(stored.version).toBe(3);
+
+    // Queued behind another change of the cart on this node, a read is not used at all.
+    const before = (await store.findById(cart.id))!;
+    reads.mockClear();
+    await Promise.all([
+      writer.update(cart.id, addLine("p3"), {}, before),
+      writer.update(cart.id, addLine("p4"), {}, before),
+    ]);
+    expect(store.lost).toBe(1);
+    expect(reads).toHaveBeenCalledTimes(1);
+    expect((await store.findById(cart.id))!.lines.map((l) => l.productId)).toEqual([
+      "p1",
+      "p2",
+      "p3",
+      "p4",
+    ]);
+  });
+
+  it("leaves the caller's read as it was when a change finds nothing to do", async () => {
+    const writer = await setUp();
+    const cart = newCart();
+    await store.insert(cart);
+    const read = (await store.findById(cart.id))!;
+    const outcome = await writer.update(
+      cart.id,
+      (current) => {
+        current.lines.push(addLine("p")(current).cart.lines[0]); // a change that misbehaves
+        return null;
+      },
+      {},
+      read,
+    );
+    expect(outcome).toEqual({ cart, written: false });
+    expect(read.lines).toEqual([]);
+  });
+
   it("answers 409 after its bounded attempts when the cart keeps changing underneath", async () => {
     const beaten = new AlwaysBeatenStore(logger);
     const writer = await setUp(beaten);

@@ -1,6 +1,6 @@
-import { cloneCached } from "../../lib/infra/cache";
+import { deepCopy } from "../../lib/deep-copy";
 
-describe("cloneCached (the memory cacher's copy of a result)", () => {
+describe("deepCopy (the memory cacher's and the cart writer's copies)", () => {
   it("copies plain data deeply: changing the copy leaves the cached value alone", () => {
     const cached = {
       items: [{ id: "p1", price: { amount: 1999, currency: "USD" }, tags: ["a", "b"] }],
@@ -9,7 +9,7 @@ describe("cloneCached (the memory cacher's copy of a result)", () => {
       none: null,
       flag: false,
     };
-    const copy = cloneCached(cached);
+    const copy = deepCopy(cached);
     expect(copy).toEqual(cached);
     copy.items[0].price.amount = 1;
     copy.items[0].tags.push("c");
@@ -35,7 +35,7 @@ describe("cloneCached (the memory cacher's copy of a result)", () => {
       set: new Set([1, 2]),
       money: new Money(5, "EUR"),
     };
-    const copy = cloneCached(cached);
+    const copy = deepCopy(cached);
     copy.bytes[0] = 0;
     copy.map.get("k")!.n = 2;
     copy.set.add(3);
@@ -48,6 +48,6 @@ describe("cloneCached (the memory cacher's copy of a result)", () => {
   });
 
   it("passes primitives through", () => {
-    for (const v of [0, "s", true, null, undefined]) expect(cloneCached(v)).toBe(v);
+    for (const v of [0, "s", true, null, undefined]) expect(deepCopy(v)).toBe(v);
   });
 });

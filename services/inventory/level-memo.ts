@@ -1,0 +1,118 @@
+import type { Transaction } from "sequelize";
+import type { StockLevel } from "../../lib/contracts/catalog";
+import { EventTypes } from "../../lib/messaging/topics";
+import type { InventoryOutbox } from "./inventory-events";
+
+/**
+ * Recent stock levels, for readers that accept a level a little old: a cart
+ * shows "3 left" on every view and add, and a query per line per request
+ * was most of what those requests cost. Reservations never read it (they
+ * lock the row), so it can make a displayed level late, never an order
+ * wrong.
+ *
+ * How late:
+ *  - a stock change committed on this node forgets its product at once, and
+ *    a read that was under way when anything was forgotten keeps nothing
+ *    and is joined by no later reader, so with one inventory node a reader
+ *    never sees a level older than the last commit before it asked;
+ *  - a change committed on another inventory node is seen once the entry is
+ *    older than what the reader accepts (`maxAgeMs`).
+ */
+export class LevelMemo {
+  private readonly entries = new Map<string, { level: StockLevel; at: number }>();
+  /** Reads under way, per product: a burst of misses of one product makes one query. */
+  private readonly loading = new Map<string, Promise<StockLevel>>();
+  /** Bumped by every forget: a read that started before it keeps nothing. */
+  private generation = 0;
+
+  constructor(
+    private readonly maxEntries = 50_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Levels of `ids` no older than `maxAgeMs`, loading the rest with `load` (in the order asked). */
+  async levels(
+    ids: readonly string[],
+    maxAgeMs: number,
+    load: (ids: string[]) => Promise<StockLevel[]>,
+  ): Promise<StockLevel[]> {
+    const now = this.now();
+    const found = new Map<string, StockLevel>();
+    const joined: Promise<void>[] = [];
+    const missing: string[] = [];
+    for (const id of ids) {
+      const entry = this.entries.get(id);
+      const underWay = this.loading.get(id);
+      if (entry && now - entry.at <= maxAgeMs) found.set(id, entry.level);
+      else if (underWay) joined.push(underWay.then((level) => void found.set(id, level)));
+      else missing.push(id);
+    }
+    if (missing.length) await this.load(missing, now, load, found);
+    await Promise.all(joined);
+    // Copies: a caller in this process must not be able to change what the next one reads.
+    return ids.map((id) => ({ ...found.get(id)! }));
+  }
+
+  private async load(
+    ids: string[],
+    now: number,
+    load: (ids: string[]) => Promise<StockLevel[]>,
+    found: Map<string, StockLevel>,
+  ): Promise<void> {
+    const startedAt = this.generation;
+    const batch = load(ids).then((levels) => new Map(levels.map((l) => [l.productId, l])));
+    const perId = ids.map((id) => [id, batch.then((levels) => levels.get(id)!)] as const);
+    for (const [id, level] of perId) {
+      level.catch(() => undefined); // the caller below sees the failure; joiners see their own
+      this.loading.set(id, level);
+    }
+    try {
+      const levels = await batch;
+      const keep = this.generation === startedAt;
+      for (const [id, level] of levels) {
+        found.set(id, level);
+        if (keep) this.remember(level, now);
+      }
+    } finally {
+      for (const [id, level] of perId) if (this.loading.get(id) === level) this.loading.delete(id);
+    }
+  }
+
+  /** A change of this product's stock was committed here. */
+  forget(productId: string): void {
+    this.generation++;
+    this.entries.delete(productId);
+    // A read under way may have missed the change: later readers start their own.
+    this.loading.delete(productId);
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private remember(level: StockLevel, at: number): void {
+    this.entries.delete(level.productId);
+    this.entries.set(level.productId, { level, at });
+    // Oldest first: Map keeps insertion order, and a refreshed entry moved to the end.
+    if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+  }
+}
+
+/**
+ * The outbox the inventory use-cases write to, telling `memo` of every
+ * StockChanged once its transaction commits. Every change of a stock row
+ * announces StockChanged in the transaction that made it, so no change can
+ * go by without forgetting its product.
+ */
+export function forgettingOnCommit(outbox: InventoryOutbox, memo: LevelMemo): InventoryOutbox {
+  return {
+    async enqueue(tx: Transaction, message, origin) {
+      const id = await outbox.enqueue(tx, message, origin);
+      if (message.type === EventTypes.StockChanged) {
+        const productId = message.aggregateId;
+        tx.afterCommit(() => memo.forget(productId));
+      }
+      return id;
+    },
+  };
+}
