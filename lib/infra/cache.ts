@@ -1,6 +1,6 @@
 import type { CacherConfig } from "moleculer";
 import { Config } from "../config";
-import { deepCopy } from "../deep-copy";
+import { immutableCopy } from "../immutable";
 import { redisConnectionOptions } from "./tls";
 
 /** Seconds a cached action result lives unless the action sets its own ttl. */
@@ -8,9 +8,10 @@ const CACHE_TTL_SEC = 300;
 
 /**
  * The broker's `cacher` option: Moleculer's Redis cacher (ioredis) when REDIS_URL is set,
- * so every node shares one cache; its memory cacher otherwise. Memory entries are copied
- * (deepCopy, about ten times faster than the cacher's own lodash cloneDeep) so a caller
- * mutating a result cannot change what the next caller gets.
+ * so every node shares one cache; its memory cacher otherwise. A memory entry is stored as
+ * a deep-frozen copy and handed out as it is (lib/immutable.ts): a caller cannot change
+ * what the next caller gets (writing to it throws), no read pays for a copy, and the
+ * gateway encodes an entry's JSON once. The cacher applies `clone` on set and on get.
  */
 export function cacherOptions(config: Config): CacherConfig {
   if (config.redisUrl) {
@@ -25,5 +26,5 @@ export function cacherOptions(config: Config): CacherConfig {
       },
     };
   }
-  return { type: "Memory", options: { ttl: CACHE_TTL_SEC, clone: deepCopy } };
+  return { type: "Memory", options: { ttl: CACHE_TTL_SEC, clone: immutableCopy } };
 }

@@ -18,6 +18,7 @@ import { buildOpenApiDocument, JsonSchema, RouteDoc } from "./openapi";
 import { requestIdFrom } from "./request-id";
 import { API_PREFIX, buildRoutes } from "./routes";
 import { sendEnvelope } from "./send-error";
+import { encodeJson } from "../../lib/immutable";
 
 /**
  * The API gateway (moleculer-web): /api/v1 routes generated from the `rest`
@@ -178,6 +179,11 @@ export function createApiService(options: ApiServiceOptions = {}): Schema {
     },
 
     methods: {
+      /** moleculer-web's JSON encoder: a cached (immutable) result is encoded once, not per request. */
+      encodeResponse(_req: unknown, _res: unknown, data: unknown): string {
+        return encodeJson(data);
+      },
+
       /** moleculer-web's `authorization: true` hook: runs once the action is resolved. */
       authorize(ctx: Context<unknown, RequestMeta>, _route: unknown, req: IncomingRequest) {
         const user = checkAccess(

@@ -111,6 +111,21 @@ describe.each(adaptersFor("redis"))("action cache contract (%s)", (adapter) => {
     expect(computed).toEqual(["pricing.get:a", "pricing.get:b"]);
   });
 
+  it("never lets a caller change what the next caller reads", async () => {
+    const first = await call("pricing.get", "m");
+    const cached = await call("pricing.get", "m");
+    const original = { ...cached };
+    // The embedded cacher shares one frozen entry (a write throws); Redis hands out a new copy.
+    try {
+      cached.computation = -1;
+    } catch (err) {
+      expect(err).toBeInstanceOf(TypeError);
+    }
+    expect(await call("pricing.get", "m")).toEqual(original);
+    expect(original.computation).toBe(first.computation);
+    expect(runs("pricing.get", "m")).toBe(1);
+  });
+
   it('clean("<service>.*") makes that service recompute, and only that service', async () => {
     const before = await call("pricing.get", "a");
     await call("stock.get", "a");

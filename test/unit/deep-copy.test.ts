@@ -1,6 +1,6 @@
 import { deepCopy } from "../../lib/deep-copy";
 
-describe("deepCopy (the memory cacher's and the cart writer's copies)", () => {
+describe("deepCopy (cache entries' and the cart writer's copies)", () => {
   it("copies plain data deeply: changing the copy leaves the cached value alone", () => {
     const cached = {
       items: [{ id: "p1", price: { amount: 1999, currency: "USD" }, tags: ["a", "b"] }],
