@@ -223,24 +223,24 @@ export class OrderRepository {
     return true;
   }
 
+  /** All of a decision's steps in one statement (a saga step writes two or three). */
   async insertSteps(tx: Transaction, orderId: string, steps: NewStep[]): Promise<void> {
-    for (const s of steps) {
-      await this.run(
-        tx,
-        `INSERT INTO saga_steps (order_id, seq, step, detail, message_id, causation_id, correlation_id, at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        [
-          orderId,
-          s.seq,
-          s.step,
-          s.detail?.slice(0, 500) ?? null,
-          s.messageId,
-          s.causationId,
-          s.correlationId?.slice(0, 128) ?? null,
-          s.at,
-        ],
-      );
-    }
+    if (!steps.length) return;
+    await this.run(
+      tx,
+      `INSERT INTO saga_steps (order_id, seq, step, detail, message_id, causation_id, correlation_id, at)
+       VALUES ${steps.map(() => "(?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
+      steps.flatMap((s) => [
+        orderId,
+        s.seq,
+        s.step,
+        s.detail?.slice(0, 500) ?? null,
+        s.messageId,
+        s.causationId,
+        s.correlationId?.slice(0, 128) ?? null,
+        s.at,
+      ]),
+    );
   }
 
   // ---- reads
@@ -249,7 +249,8 @@ export class OrderRepository {
    * The order and its saga row, locked for an update; null (and no lock)
    * when there is no such order. Not a plain locking read: on MySQL a locking
    * read of a missing key takes a gap lock. The rows are read with a locking
-   * (current) read, so they are the latest whatever snapshot tx has.
+   * (current) read, so they are the latest whatever snapshot tx has; one
+   * statement reads (and locks) both.
    */
   async lockOrder(tx: Transaction, id: string): Promise<LockedOrder | null> {
     if (this.mysql) {
@@ -261,30 +262,30 @@ export class OrderRepository {
       if (!exists) return null;
     }
     const lock = this.mysql ? " FOR UPDATE" : "";
-    const [row] = await this.select<OrderRow>(
-      `SELECT ${ORDER_COLUMNS} FROM orders WHERE id = ?${lock}`,
+    const [row] = await this.select<
+      OrderRow & {
+        saga_state: string | null;
+        saga_step_count: number | string | null;
+        saga_correlation_id: string | null;
+        saga_pending_payment_token: string | null;
+      }
+    >(
+      `SELECT ${orderColumns("o.")}, s.state AS saga_state, s.step_count AS saga_step_count,
+              s.correlation_id AS saga_correlation_id,
+              s.pending_payment_token AS saga_pending_payment_token
+       FROM orders o LEFT JOIN order_saga s ON s.order_id = o.id WHERE o.id = ?${lock}`,
       [id],
       tx,
     );
     if (!row) return null;
-    const [saga] = await this.select<{
-      state: string;
-      step_count: number | string;
-      correlation_id: string | null;
-      pending_payment_token: string | null;
-    }>(
-      `SELECT state, step_count, correlation_id, pending_payment_token FROM order_saga WHERE order_id = ?${lock}`,
-      [id],
-      tx,
-    );
-    if (!saga) throw new Error(`order ${id} has no saga row`);
+    if (row.saga_state === null) throw new Error(`order ${id} has no saga row`);
     return {
       order: toOrder(row, await this.lines(id, tx)),
       saga: {
-        state: saga.state,
-        stepCount: Number(saga.step_count),
-        correlationId: saga.correlation_id,
-        pendingPaymentToken: saga.pending_payment_token,
+        state: row.saga_state,
+        stepCount: Number(row.saga_step_count),
+        correlationId: row.saga_correlation_id,
+        pendingPaymentToken: row.saga_pending_payment_token,
       },
     };
   }
