@@ -7,6 +7,9 @@
  */
 import path from "node:path";
 import { Runner } from "moleculer";
+import { limitHeapGrowth } from "../lib/runtime/heap";
+
+limitHeapGrowth();
 
 const root = path.resolve(__dirname, "..");
 process.env.SERVICEDIR ??= path.join(root, "services");

@@ -45,6 +45,7 @@ describe("Dockerfile", () => {
     const users = runtime.filter((l) => /^USER\s/.test(l));
     expect(users.at(-1)).toBe("USER node");
     expect(runtime).toContain("ENV NODE_ENV=production");
+    expect(runtime).toContain("ENV MALLOC_ARENA_MAX=2");
     expect(runtime.at(-1)).toBe('CMD ["node", "dist/bin/start.js"]');
   });
 
