@@ -30,7 +30,11 @@ export class LevelMemo {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Levels of `ids` no older than `maxAgeMs`, loading the rest with `load` (in the order asked). */
+  /**
+   * Levels of `ids` no older than `maxAgeMs`, loading the rest with `load`
+   * (in the order asked). One past half that age is answered and read again
+   * in the background; a failure there is left to the next reader's query.
+   */
   async levels(
     ids: readonly string[],
     maxAgeMs: number,
@@ -40,13 +44,19 @@ export class LevelMemo {
     const found = new Map<string, StockLevel>();
     const joined: Promise<void>[] = [];
     const missing: string[] = [];
+    const ageing: string[] = [];
     for (const id of ids) {
       const entry = this.entries.get(id);
       const underWay = this.loading.get(id);
-      if (entry && now - entry.at <= maxAgeMs) found.set(id, entry.level);
-      else if (underWay) joined.push(underWay.then((level) => void found.set(id, level)));
+      if (entry && now - entry.at <= maxAgeMs) {
+        found.set(id, entry.level);
+        if (now - entry.at > maxAgeMs / 2 && !underWay) ageing.push(id);
+      } else if (underWay) joined.push(underWay.then((level) => void found.set(id, level)));
       else missing.push(id);
     }
+    // Read again, without waiting, what is past half its age: a product read often never
+    // expires, so its readers never wait on the database (a miss waited 30–40 ms under load).
+    if (ageing.length) this.load(ageing, now, load, new Map()).catch(() => undefined);
     if (missing.length) await this.load(missing, now, load, found);
     await Promise.all(joined);
     // Copies: a caller in this process must not be able to change what the next one reads.

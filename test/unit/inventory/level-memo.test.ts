@@ -47,15 +47,35 @@ describe("LevelMemo", () => {
     expect(await memo.levels(["a", "b"], 1000, shelf.load)).toEqual([level("a", 5), level("b", 7)]);
     shelf.stock.set("a", 1); // changed elsewhere (another node): nothing here forgets it
 
-    clock += 1000;
+    clock += 400;
     expect(await memo.levels(["a"], 1000, shelf.load)).toEqual([level("a", 5)]);
     expect(shelf.loads).toEqual([["a", "b"]]);
 
-    clock += 1;
+    clock += 601;
     expect(await memo.levels(["a"], 1000, shelf.load)).toEqual([level("a", 1)]);
     // A reader that accepts less age reads again even a fresh entry's product.
     expect(await memo.levels(["b"], 0, shelf.load)).toEqual([level("b", 7)]);
     expect(shelf.loads).toEqual([["a", "b"], ["a"], ["b"]]);
+  });
+
+  it("reads again in the background a level past half its age, answering with it meanwhile", async () => {
+    await memo.levels(["a", "b"], 1000, shelf.load);
+    shelf.stock.set("a", 2); // changed on another node
+    clock += 400;
+    expect(await memo.levels(["a"], 1000, shelf.load)).toEqual([level("a", 5)]);
+    expect(shelf.loads).toEqual([["a", "b"]]);
+
+    clock += 200; // 600 ms old: answered as it is, and read again
+    expect(await memo.levels(["a", "b"], 1000, shelf.load)).toEqual([level("a", 5), level("b", 7)]);
+    expect(shelf.loads).toEqual([
+      ["a", "b"],
+      ["a", "b"],
+    ]);
+    await new Promise((resolve) => setImmediate(resolve));
+
+    clock += 450; // 1,050 ms after the first read, 450 after the refresh: no query, the new level
+    expect(await memo.levels(["a"], 1000, shelf.load)).toEqual([level("a", 2)]);
+    expect(shelf.loads).toHaveLength(2);
   });
 
   it("forgets a product whose change committed, and only that product", async () => {
