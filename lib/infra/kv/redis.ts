@@ -131,16 +131,24 @@ export async function closeClient(client: Redis): Promise<void> {
   await client.quit().catch(() => client.disconnect());
 }
 
+const MAX_REASONS_PER_OUTAGE = 5;
+
 /**
- * ioredis emits an error on every failed reconnect attempt; log the first of each outage
- * only. Callers see failures as rejected commands and readiness as ping().
+ * ioredis emits an error on every failed reconnect attempt; log each different reason of
+ * an outage once (a TLS handshake cut short first, then the certificate it refused, say),
+ * not every attempt. Callers see failures as rejected commands and readiness as ping().
  */
-export function reportOncePerOutage(client: Redis, what: string): void {
-  let reported = false;
-  client.on("ready", () => (reported = false));
+export function reportOncePerOutage(
+  client: Pick<Redis, "on">,
+  what: string,
+  warn: (line: string) => void = (line) => console.warn(line),
+): void {
+  const reported = new Set<string>();
+  client.on("ready", () => reported.clear());
   client.on("error", (err: Error) => {
-    if (reported) return;
-    reported = true;
-    console.warn(`Redis ${what}: ${err.message} (reconnecting)`);
+    // At most a few reasons an outage: a message that carries a changing detail stops there.
+    if (reported.has(err.message) || reported.size >= MAX_REASONS_PER_OUTAGE) return;
+    reported.add(err.message);
+    warn(`Redis ${what}: ${err.message} (reconnecting)`);
   });
 }
