@@ -106,6 +106,7 @@ export function OutboxMixin(opts: OutboxMixinOptions = {}): Partial<ServiceSchem
         sweepIntervalMs: config.outboxSweepIntervalMs,
         sweepAgeMs: config.outboxSweepAgeMs,
         afterPublish: opts.afterPublish,
+        stopping: () => broker.stopping,
         async publish(message) {
           // Messages written while the node starts wait for the adapter.
           await channelsReady(broker);

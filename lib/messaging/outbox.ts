@@ -370,6 +370,12 @@ export interface OutboxOptions {
    * expires, then the sweeper publishes it again. Other aggregates go on.
    */
   afterPublish?: (message: OutboxMessage) => void | Promise<void>;
+  /**
+   * True while the node shuts down. Consumers stop before producers, so a
+   * publish that fails then is expected (the row waits for the next start's
+   * sweep) and is logged at info, not as a warning per message.
+   */
+  stopping?: () => boolean;
 }
 
 /** Rows claimed, published and marked together; also kicked (or stale) aggregates taken at a time. */
@@ -626,7 +632,9 @@ export class Outbox {
         message = toMessage(row);
         await this.opts.publish(message);
       } catch (err) {
-        this.opts.logger.warn(
+        const { logger, stopping } = this.opts;
+        (stopping?.() ? logger.info : logger.warn).call(
+          logger,
           `Outbox: publishing ${row.type} ${row.message_id} to ${row.topic} failed; the sweeper will retry`,
           err instanceof Error ? err.message : err,
         );

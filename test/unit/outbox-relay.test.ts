@@ -75,6 +75,29 @@ describe("outbox relay", () => {
     await waitFor(async () => (await o.status()).unpublished === 0);
   });
 
+  it("warns of a failed publish, but only informs of one while the node shuts down", async () => {
+    const lines: { level: string; text: string }[] = [];
+    const record = (level: string) => (text: unknown) => lines.push({ level, text: String(text) });
+    let stopping = false;
+    const o = outbox({
+      logger: { debug() {}, info: record("info"), warn: record("warn"), error: record("error") },
+      stopping: () => stopping,
+      claimTtlMs: 60_000,
+      publish: async () => {
+        throw new Error("No live consumer in group 'search'");
+      },
+    });
+    await db.transaction((tx) => o.enqueue(tx, message("o-w", 1)));
+    await waitFor(() => lines.length === 1);
+    stopping = true;
+    await db.transaction((tx) => o.enqueue(tx, message("o-s", 2)));
+    await waitFor(() => lines.length === 2);
+    expect(lines.map((l) => l.level)).toEqual(["warn", "info"]);
+    for (const line of lines) expect(line.text).toMatch(/failed; the sweeper will retry$/);
+    // Neither was lost: both rows wait for the sweeper.
+    expect((await o.status()).unpublished).toBe(2);
+  });
+
   it("never publishes a rolled-back message", async () => {
     const o = outbox();
     await expect(
