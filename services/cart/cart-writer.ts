@@ -15,9 +15,10 @@ import type { CartDocument, CartStore, PendingCartEvent } from "./store";
  * pause between them, the caller gets a 409.
  *
  * Changes of one cart made on this node are queued one behind the other
- * first (the caller's own read from the store is the first attempt's
- * version when nothing is queued ahead of it), so a burst of requests (50 parallel adds) does not turn into 50
+ * first, so a burst of requests (50 parallel adds) does not turn into 50
  * rounds of lost races; the version check still guards against other nodes.
+ * The caller's own read of the store is the first attempt's version when
+ * nothing is queued ahead of it.
  *
  * The write also carries the change's events (the document's outbox) and,
  * for a guest cart, pushes its expiry back. Once stored, the cached copy is

@@ -54,6 +54,7 @@ type Ctx<P> = Context<P, RequestMeta & { $location?: string }>;
  * changes on that node; the reservation at checkout is what guards stock.
  */
 const CART_STOCK_MAX_AGE_MS = 1000;
+
 type This = Service & CartLocals & CartMethods;
 
 const CartService: ServiceSchema<ServiceSettingSchema, CartMethods, CartLocals> = {

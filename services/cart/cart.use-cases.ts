@@ -259,7 +259,10 @@ export class CartUseCases {
 
   // ---- changing it
 
-  /** Finds the caller's cart in the store, then applies `apply` to its stored version until the write lands. */
+  /**
+   * Finds the caller's cart in the store, then applies `apply` to its stored
+   * version until the write lands.
+   */
   private async change(
     caller: Caller,
     scope: RequestScope,
