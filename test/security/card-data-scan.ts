@@ -19,8 +19,11 @@ import type { StorageLocations } from "./platform";
  * Mastercard, Amex, Discover, Diners, JCB, UnionPay) and passes the Luhn
  * check. UUIDs are set aside first: their digit groups can line up into such
  * a run. The network prefix keeps millisecond timestamps (13 digits starting
- * with 1) from counting. A security code is a field named like one (cvv,
- * cvc, securityCode) holding 3 or 4 digits, in JSON or `key=value` form.
+ * with 1) from counting. In the raw SQLite files a run must also stand
+ * where a text or JSON value would (DIGIT_RUN_IN_RAW_PAGE): the bytes around
+ * it there are other columns and overwritten cells. A security code is a
+ * field named like one (cvv, cvc, securityCode) holding 3 or 4 digits, in
+ * JSON or `key=value` form.
  */
 export interface CardDataHit {
   /** Where: `mysql:<db>.<table>`, `sqlite:<file>.<table>`, `redis:<key>`, `file:<path>`, `logs`. */
@@ -31,15 +34,22 @@ export interface CardDataHit {
 
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 const DIGIT_RUN = /(?<![0-9A-Za-z])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z])/g;
+/**
+ * In a raw database page a value's neighbours are other columns' bytes and
+ * remnants of overwritten cells (a UUID cut in half, say), so a run there
+ * counts only where a value of text or JSON would stand: after a quote,
+ * colon, equals sign, comma, bracket or white space, and before one of them.
+ */
+const DIGIT_RUN_IN_RAW_PAGE = /(?<=^|["'\s:=,[(])\d(?:[ -]?\d){12,18}(?=$|["'\s,\]})])/g;
 const CARD_NETWORK_PREFIX = /^(?:4|5[1-5]|2[2-7]|3[47]|3[068]|35|6011|64[4-9]|65|62)/;
 const SECURITY_CODE_FIELD =
   /["']?\b(cvv2?|cvc2?|security[_-]?code)\b["']?\s*(?::|=)\s*["']?(\d{3,4})(?!\d)/gi;
 
-/** Card numbers and security-code fields in a piece of text, masked. */
-export function findCardDataInText(text: string): string[] {
+/** Card numbers and security-code fields in a piece of text (or of a raw database file), masked. */
+export function findCardDataInText(text: string, rawPage = false): string[] {
   const found: string[] = [];
   const withoutIds = text.replace(UUID, "<uuid>");
-  for (const match of withoutIds.matchAll(DIGIT_RUN)) {
+  for (const match of withoutIds.matchAll(rawPage ? DIGIT_RUN_IN_RAW_PAGE : DIGIT_RUN)) {
     const digits = match[0].replace(/[ -]/g, "");
     if (CARD_NETWORK_PREFIX.test(digits) && passesLuhn(digits)) found.push(mask(digits));
   }
@@ -59,8 +69,8 @@ export async function scanAtRest(
 ): Promise<{ hits: CardDataHit[]; looked: Record<string, number> }> {
   const hits: CardDataHit[] = [];
   const looked: Record<string, number> = {};
-  const check = (where: string, text: string) => {
-    for (const found of findCardDataInText(text)) hits.push({ where, found });
+  const check = (where: string, text: string, rawPage = false) => {
+    for (const found of findCardDataInText(text, rawPage)) hits.push({ where, found });
   };
   const count = (source: string, n = 1) => (looked[source] = (looked[source] ?? 0) + n);
 
@@ -77,7 +87,8 @@ export async function scanAtRest(
   for (const dir of [storage.dataDir, storage.sqliteDir]) {
     for (const file of dir ? filesUnder(dir) : []) {
       count("files");
-      check(`file:${path.basename(file)}`, fs.readFileSync(file, "latin1"));
+      const sqlite = /\.sqlite(-wal|-shm|-journal)?$/.test(file);
+      check(`file:${path.basename(file)}`, fs.readFileSync(file, "latin1"), sqlite);
     }
   }
   count("log lines", logs.lineCount);

@@ -224,3 +224,17 @@ describe.each(storageModes())("no card data at rest (%s)", (mode) => {
     }
   }, 30_000);
 });
+
+describe("the scan of raw database pages", () => {
+  it("finds a card number standing as a JSON or text value, not digits cut out of other bytes", () => {
+    const page = (text: string) => `\x00\x13\x81${text}\x02\x00`;
+    expect(findCardDataInText(page(`{"pan":"${PAN}"}`), true)).toEqual(["400005******5556"]);
+    expect(findCardDataInText(page(`{"pan":${PAN},"n":1}`), true)).toEqual(["400005******5556"]);
+    expect(findCardDataInText(page(`paid with 4000 0566 5566 5556 today`), true)).toHaveLength(1);
+    // The tail of an overwritten id followed by another cell's digits, between binary bytes.
+    const remnant = page(`\x07${PAN}\x1f`);
+    expect(findCardDataInText(remnant, true)).toEqual([]);
+    // Anywhere else (rows, keys, logs) such a run still counts.
+    expect(findCardDataInText(remnant)).toEqual(["400005******5556"]);
+  });
+});
