@@ -34,10 +34,7 @@ export class CartFinder {
 
   /** The caller's open cart, read through the cache (a user's is created if they have none). */
   find(caller: Caller): Promise<CartDocument> {
-    const read = (id: string) => this.cached(id);
-    return caller.userId
-      ? this.userCart(caller.userId, read)
-      : this.guestCart(caller.cartToken, read);
+    return this.findWith(caller, (id) => this.cached(id));
   }
 
   /**
@@ -45,10 +42,7 @@ export class CartFinder {
    * version (filling the cache here would only be undone by the write).
    */
   findForChange(caller: Caller): Promise<CartDocument> {
-    const read = (id: string) => this.opts.store.findById(id);
-    return caller.userId
-      ? this.userCart(caller.userId, read)
-      : this.guestCart(caller.cartToken, read);
+    return this.findWith(caller, (id) => this.opts.store.findById(id));
   }
 
   /** The guest cart a token opens, from the store, whatever its status (merging looks at it). */
@@ -92,6 +86,12 @@ export class CartFinder {
       cart.status === "active" &&
       (!cart.expiresAt || cart.expiresAt > this.opts.now().toISOString())
     );
+  }
+
+  private findWith(caller: Caller, read: ReadCart): Promise<CartDocument> {
+    return caller.userId
+      ? this.userCart(caller.userId, read)
+      : this.guestCart(caller.cartToken, read);
   }
 
   private async guestCart(token: string | undefined, read: ReadCart): Promise<CartDocument> {

@@ -12,18 +12,20 @@ import type { InventoryOutbox } from "./inventory-events";
  *
  * How late:
  *  - a stock change committed on this node forgets its product at once, and
- *    a read that was under way when anything was forgotten keeps nothing
- *    and is joined by no later reader, so with one inventory node a reader
- *    never sees a level older than the last commit before it asked;
+ *    a read of that product under way then keeps nothing and is joined by no
+ *    later reader, so with one inventory node a reader never sees a level
+ *    older than the last commit before it asked;
  *  - a change committed on another inventory node is seen once the entry is
  *    older than what the reader accepts (`maxAgeMs`).
  */
 export class LevelMemo {
   private readonly entries = new Map<string, { level: StockLevel; at: number }>();
-  /** Reads under way, per product: a burst of misses of one product makes one query. */
+  /**
+   * Reads under way, per product: a burst of misses of one product makes one
+   * query. A forget removes the product's, so a read finds out at its end
+   * whether its product was forgotten meanwhile (then it keeps nothing).
+   */
   private readonly loading = new Map<string, Promise<StockLevel>>();
-  /** Bumped by every forget: a read that started before it keeps nothing. */
-  private generation = 0;
 
   constructor(
     private readonly maxEntries = 50_000,
@@ -69,19 +71,17 @@ export class LevelMemo {
     load: (ids: string[]) => Promise<StockLevel[]>,
     found: Map<string, StockLevel>,
   ): Promise<void> {
-    const startedAt = this.generation;
     const batch = load(ids).then((levels) => new Map(levels.map((l) => [l.productId, l])));
-    const perId = ids.map((id) => [id, batch.then((levels) => levels.get(id)!)] as const);
+    const perId = new Map(ids.map((id) => [id, batch.then((levels) => levels.get(id)!)]));
     for (const [id, level] of perId) {
       level.catch(() => undefined); // the caller below sees the failure; joiners see their own
       this.loading.set(id, level);
     }
     try {
-      const levels = await batch;
-      const keep = this.generation === startedAt;
-      for (const [id, level] of levels) {
+      for (const [id, level] of await batch) {
         found.set(id, level);
-        if (keep) this.remember(level, now);
+        // Still this read's: its product was not forgotten while it ran.
+        if (this.loading.get(id) === perId.get(id)) this.remember(level, now);
       }
     } finally {
       for (const [id, level] of perId) if (this.loading.get(id) === level) this.loading.delete(id);
@@ -90,9 +90,8 @@ export class LevelMemo {
 
   /** A change of this product's stock was committed here. */
   forget(productId: string): void {
-    this.generation++;
     this.entries.delete(productId);
-    // A read under way may have missed the change: later readers start their own.
+    // A read under way may have missed the change: it keeps nothing, later readers start their own.
     this.loading.delete(productId);
   }
 
