@@ -231,28 +231,31 @@ export class OutboxStore {
    * Claims those of `ids` nobody holds for `ttlMs`, in one statement (an
    * UPDATE … LIMIT would not run on SQLite); returns the rows the claim got,
    * oldest first, and when it ends (timed from when the write got its turn).
+   * The rows are read after the claim committed: its token is this relay's
+   * alone, and nobody else changes a row while the claim holds it.
    */
-  claim(
+  async claim(
     ids: number[],
     token: string,
     ttlMs: number,
   ): Promise<{ rows: Row[]; claimedUntil: number }> {
-    return this.write(async (transaction) => {
+    const claimedUntil = await this.writeOne(async (transaction) => {
       const now = Date.now();
       await this.db.sequelize.query(
         `UPDATE ${OUTBOX_TABLE} SET claimed_until = ?, claim_token = ? WHERE id IN (?) AND ${CLAIMABLE}`,
         { replacements: [now + ttlMs, token, ids, now], transaction },
       );
-      const rows = await this.db.sequelize.query<Row>(
-        `SELECT id, message_id, topic, type, aggregate_id, envelope, headers, attempts
-         FROM ${OUTBOX_TABLE} WHERE claim_token = ? ORDER BY id`,
-        { replacements: [token], transaction, type: QueryTypes.SELECT },
-      );
-      return {
-        rows: rows.map((r) => ({ ...r, id: Number(r.id), attempts: Number(r.attempts) })),
-        claimedUntil: now + ttlMs,
-      };
+      return now + ttlMs;
     });
+    const rows = await this.select<Row>(
+      `SELECT id, message_id, topic, type, aggregate_id, envelope, headers, attempts
+       FROM ${OUTBOX_TABLE} WHERE claim_token = ? ORDER BY id`,
+      [token],
+    );
+    return {
+      rows: rows.map((r) => ({ ...r, id: Number(r.id), attempts: Number(r.attempts) })),
+      claimedUntil,
+    };
   }
 
   /**
@@ -277,30 +280,33 @@ export class OutboxStore {
   /**
    * Records what became of a claim's rows, in one transaction: published
    * ones marked, failures counted on their row (which frees it), and rows to
-   * give back freed (unless the claim expired and moved on).
+   * give back freed (unless the claim expired and moved on). The usual
+   * outcome, all published, is one statement and needs no transaction.
    */
   async settle(token: string, outcome: BatchOutcome): Promise<void> {
     const { published, failed, unsent } = outcome;
-    if (!published.length && !failed.length && !unsent.length) return;
-    await this.write(async (transaction) => {
-      const run = (sql: string, replacements: unknown[]) =>
-        this.db.sequelize.query(sql, { replacements, transaction });
-      if (published.length)
-        await run(
-          `UPDATE ${OUTBOX_TABLE} SET published_at = ?, attempts = attempts + 1, claimed_until = NULL, claim_token = NULL WHERE id IN (?)`,
-          [Date.now(), published],
-        );
-      for (const { id, error } of failed)
-        await run(
-          `UPDATE ${OUTBOX_TABLE} SET attempts = attempts + 1, last_error = ?, claimed_until = NULL, claim_token = NULL WHERE id = ?`,
-          [errorText(error), id],
-        );
-      if (unsent.length)
-        await run(
-          `UPDATE ${OUTBOX_TABLE} SET claimed_until = NULL, claim_token = NULL WHERE claim_token = ? AND id IN (?)`,
-          [token, unsent],
-        );
-    });
+    const statements: [sql: string, replacements: unknown[]][] = [];
+    if (published.length)
+      statements.push([
+        `UPDATE ${OUTBOX_TABLE} SET published_at = ?, attempts = attempts + 1, claimed_until = NULL, claim_token = NULL WHERE id IN (?)`,
+        [Date.now(), published],
+      ]);
+    for (const { id, error } of failed)
+      statements.push([
+        `UPDATE ${OUTBOX_TABLE} SET attempts = attempts + 1, last_error = ?, claimed_until = NULL, claim_token = NULL WHERE id = ?`,
+        [errorText(error), id],
+      ]);
+    if (unsent.length)
+      statements.push([
+        `UPDATE ${OUTBOX_TABLE} SET claimed_until = NULL, claim_token = NULL WHERE claim_token = ? AND id IN (?)`,
+        [token, unsent],
+      ]);
+    const runAll = async (transaction: Transaction | undefined) => {
+      for (const [sql, replacements] of statements)
+        await this.db.sequelize.query(sql, { replacements, transaction });
+    };
+    if (statements.length === 1) await this.writeOne(runAll);
+    else if (statements.length > 1) await this.write(runAll);
   }
 
   async status(now = Date.now()): Promise<OutboxStatus> {
@@ -317,7 +323,7 @@ export class OutboxStore {
 
   /** A write like the relay's: on MySQL this range delete can be a deadlock victim, run again. */
   async purgePublished(before: number): Promise<void> {
-    await this.write((transaction) =>
+    await this.writeOne((transaction) =>
       this.db.sequelize.query(
         `DELETE FROM ${OUTBOX_TABLE} WHERE published_at IS NOT NULL AND published_at < ?`,
         { replacements: [before], transaction },
@@ -334,10 +340,15 @@ export class OutboxStore {
    * The relay's writes go through db.transaction: on SQLite that queues them
    * in process with the service's own transactions, where a plain statement
    * would wait in SQLite's busy handler and lose the lock to them for seconds
-   * during a bulk import; on MySQL it retries a deadlock.
+   * during a bulk import; on MySQL it retries a deadlock. A write of one
+   * statement needs no transaction on MySQL (writeOne).
    */
   private write<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     return this.db.transaction(fn);
+  }
+
+  private writeOne<T>(fn: (tx: Transaction | undefined) => Promise<T>): Promise<T> {
+    return this.db.singleStatement(fn);
   }
 
   private select<T extends object>(sql: string, replacements: unknown[]): Promise<T[]> {

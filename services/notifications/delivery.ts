@@ -23,7 +23,7 @@ import type { Transports } from "./transports";
 
 export interface DeliveryDeps {
   repository: NotificationRepository;
-  database: Pick<RelationalDatabase, "transaction">;
+  database: Pick<RelationalDatabase, "transaction" | "singleStatement">;
   renderer: TemplateRenderer;
   transports: Transports;
   maxAttempts: number;
@@ -69,7 +69,7 @@ export class NotificationDelivery {
       );
       throw err;
     }
-    await database.transaction((tx) => repository.markSent(tx, notificationId, this.clock()));
+    await database.singleStatement((tx) => repository.markSent(tx, notificationId, this.clock()));
     this.deps.log.info(`Sent ${what}`);
   }
 

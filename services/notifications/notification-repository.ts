@@ -129,7 +129,7 @@ export class NotificationRepository {
     return affected ? this.get(id, tx) : undefined;
   }
 
-  async markSent(tx: Transaction, id: string, now: number): Promise<void> {
+  async markSent(tx: Transaction | undefined, id: string, now: number): Promise<void> {
     await this.update(
       tx,
       `UPDATE notifications SET status = 'sent', last_error = NULL, sent_at = ?, updated_at = ?
@@ -219,7 +219,11 @@ export class NotificationRepository {
   }
 
   /** Rows changed by an UPDATE (the dialects report it differently). */
-  private async update(tx: Transaction, sql: string, replacements: unknown[]): Promise<number> {
+  private async update(
+    tx: Transaction | undefined,
+    sql: string,
+    replacements: unknown[],
+  ): Promise<number> {
     const result = (await this.sequelize.query(sql, {
       replacements,
       transaction: tx,

@@ -97,7 +97,7 @@ export class IdempotencyKeys {
   private readonly mysql: boolean;
 
   constructor(
-    private readonly db: Pick<RelationalDatabase, "sequelize" | "transaction">,
+    private readonly db: Pick<RelationalDatabase, "sequelize" | "transaction" | "singleStatement">,
     opts: IdempotencyOptions,
   ) {
     this.ttlMs = opts.ttlMs;
@@ -110,6 +110,12 @@ export class IdempotencyKeys {
 
   /** Claims the key for this request, or returns the response to replay; 422 / 409 otherwise. */
   async claim(userId: string, key: string, hash: string): Promise<KeyClaim> {
+    // Most keys are new: one INSERT claims them, with no transaction around it.
+    const token = randomUUID();
+    const inserted = await this.db.singleStatement((tx) =>
+      this.insert(tx, userId, key, hash, token, this.now()),
+    );
+    if (inserted) return { kind: "new", token };
     for (let look = 1; ; look++) {
       const attempt = await this.db.transaction((tx) => this.tryClaim(tx, userId, key, hash));
       if (attempt.kind === "new" || attempt.kind === "replay") return attempt;
@@ -200,7 +206,7 @@ export class IdempotencyKeys {
 
   /** False when the key exists (the primary key is the guard between concurrent requests). */
   private async insert(
-    tx: Transaction,
+    tx: Transaction | undefined,
     userId: string,
     key: string,
     hash: string,

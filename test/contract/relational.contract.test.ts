@@ -296,6 +296,67 @@ describe.each(adaptersFor("mysql"))("relational database contract (%s)", (adapte
     });
   });
 
+  describe("single statements", () => {
+    let db: RelationalDatabase;
+    let sqls: string[];
+
+    beforeEach(async () => {
+      sqls = [];
+      db = await open(uniqueName("one"), undefined, (sql) => sqls.push(sql));
+      await db.migrate([
+        {
+          name: "0001-counters",
+          up: async (qi) => {
+            await qi.createTable("counters", {
+              id: { type: DataTypes.STRING(20), primaryKey: true },
+              value: { type: DataTypes.INTEGER, allowNull: false },
+            });
+            await qi.bulkInsert("counters", [{ id: "c", value: 0 }]);
+          },
+        },
+      ]);
+      sqls.length = 0;
+    });
+
+    const bump = (tx: Parameters<Parameters<RelationalDatabase["singleStatement"]>[0]>[0]) =>
+      db.sequelize.query("UPDATE counters SET value = value + 1 WHERE id = 'c'", {
+        transaction: tx,
+      });
+
+    it("commits one write and returns its result, with no transaction around it on MySQL", async () => {
+      const result = await db.singleStatement(async (tx) => {
+        await bump(tx);
+        return "done";
+      });
+      expect(result).toBe("done");
+      const bracketed = sqls.filter((s) => /START TRANSACTION|BEGIN|COMMIT/i.test(s));
+      // On SQLite every write takes its turn in the transaction queue.
+      expect(bracketed).toHaveLength(adapter === "mysql" ? 0 : 2);
+      const [row] = await db.sequelize.query<{ value: number }>(
+        "SELECT value FROM counters WHERE id = 'c'",
+        { type: QueryTypes.SELECT },
+      );
+      expect(Number(row.value)).toBe(1);
+    });
+
+    it("loses no update among concurrent single statements and transactions", async () => {
+      await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          i % 2
+            ? db.singleStatement(bump)
+            : db.transaction(async (tx) => {
+                await bump(tx);
+              }),
+        ),
+      );
+      const [row] = await db.sequelize.query<{ value: number }>(
+        "SELECT value FROM counters WHERE id = 'c'",
+        { type: QueryTypes.SELECT },
+      );
+      expect(Number(row.value)).toBe(20);
+    });
+  });
+
   describe("health", () => {
     it("answers ping while open, and false once closed", async () => {
       const db = await open("pinged");
