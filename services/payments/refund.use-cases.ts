@@ -83,8 +83,14 @@ export class RefundUseCases {
     return this.refundIfRequested(recorded.payment, origin);
   }
 
-  /** Refunds a SUCCEEDED payment whose refund was asked for; anything else is left as it is. */
+  /**
+   * Refunds a SUCCEEDED payment whose refund was asked for; anything else is
+   * left as it is. `payment` was read under its row lock (or after): when no
+   * refund was asked for then, there is nothing to check again, because a
+   * request that comes later finds the payment settled and refunds it itself.
+   */
   async refundIfRequested(payment: PaymentRecord, origin?: MessageOrigin): Promise<RefundResult> {
+    if (!payment.refundRequested) return { kind: "unchanged", payment };
     const { repository, provider } = this.deps;
     const refund = await this.deps.database.transaction(async (tx) => {
       const current = await repository.findById(payment.id, tx, true);
