@@ -7,6 +7,7 @@ import type {
   PaymentStatus,
   ShippingAddress,
 } from "../../lib/contracts/orders";
+import { immutableCopy } from "../../lib/immutable";
 import type { OrderRecord, SagaStep } from "./domain/order";
 import type { TimelineEntry } from "./domain/order-view";
 
@@ -111,8 +112,12 @@ const ORDER_COLUMN_NAMES = [
 const orderColumns = (alias = "") => ORDER_COLUMN_NAMES.map((c) => alias + c).join(", ");
 const ORDER_COLUMNS = orderColumns();
 
+/** Orders whose lines are kept in memory: a few minutes of checkouts at full speed. */
+const RECENT_LINES = 10_000;
+
 export class OrderRepository {
   private readonly mysql: boolean;
+  private readonly recentLines = new Map<string, OrderLine[]>();
 
   constructor(private readonly sequelize: Sequelize) {
     this.mysql = sequelize.getDialect() === "mysql";
@@ -246,21 +251,15 @@ export class OrderRepository {
   // ---- reads
 
   /**
-   * The order and its saga row, locked for an update; null (and no lock)
-   * when there is no such order. Not a plain locking read: on MySQL a locking
-   * read of a missing key takes a gap lock. The rows are read with a locking
-   * (current) read, so they are the latest whatever snapshot tx has; one
-   * statement reads (and locks) both.
+   * The order and its saga row, locked for an update; null when there is no
+   * such order. The rows are read with a locking (current) read, so they are
+   * the latest whatever snapshot tx has; one statement reads (and locks)
+   * both. On MySQL a missing order leaves a gap lock until tx ends, which
+   * only delays an order placed into that gap: every caller ends its
+   * transaction at once when the order is missing, without waiting on
+   * another lock, so no deadlock can form around it.
    */
   async lockOrder(tx: Transaction, id: string): Promise<LockedOrder | null> {
-    if (this.mysql) {
-      const [exists] = await this.select<{ id: string }>(
-        "SELECT id FROM orders WHERE id = ?",
-        [id],
-        tx,
-      );
-      if (!exists) return null;
-    }
     const lock = this.mysql ? " FOR UPDATE" : "";
     const [row] = await this.select<
       OrderRow & {
@@ -385,8 +384,14 @@ export class OrderRepository {
     return rows.map((r) => r.id);
   }
 
-  /** Lines never change after the order is placed, so any snapshot reads them right. */
+  /**
+   * Lines never change after the order is placed, so any snapshot reads them
+   * right, and those of the orders read lately are kept (frozen): every saga
+   * step and status read of an order needs them.
+   */
   private async lines(orderId: string, tx?: Transaction): Promise<OrderLine[]> {
+    const known = this.recentLines.get(orderId);
+    if (known) return known;
     const rows = await this.select<LineRow & { currency: string }>(
       `SELECT l.product_id, l.sku, l.name, l.quantity, l.unit_price, l.line_total, o.currency
        FROM order_lines l JOIN orders o ON o.id = l.order_id
@@ -394,7 +399,7 @@ export class OrderRepository {
       [orderId],
       tx,
     );
-    return rows.map((r) => ({
+    const lines = rows.map((r) => ({
       productId: r.product_id,
       sku: r.sku,
       name: r.name,
@@ -402,6 +407,12 @@ export class OrderRepository {
       unitPrice: { amount: Number(r.unit_price), currency: r.currency },
       lineTotal: { amount: Number(r.line_total), currency: r.currency },
     }));
+    if (!lines.length) return lines; // no such order (yet)
+    if (this.recentLines.size >= RECENT_LINES)
+      this.recentLines.delete(this.recentLines.keys().next().value!);
+    const frozen = immutableCopy(lines);
+    this.recentLines.set(orderId, frozen);
+    return frozen;
   }
 
   private select<T extends object>(
