@@ -34,6 +34,12 @@ export interface OutboxHandle {
     message: OutboxMessageInput,
     ctx?: Context | MessageOrigin,
   ): Promise<string>;
+  /** Adds the messages to `tx` in one statement, in order; resolves with their message ids. */
+  enqueueAll(
+    tx: Transaction,
+    messages: readonly OutboxMessageInput[],
+    ctx?: Context | MessageOrigin,
+  ): Promise<string[]>;
   status(): Promise<OutboxStatus>;
 }
 

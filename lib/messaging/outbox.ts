@@ -175,25 +175,26 @@ const CLAIMABLE = "published_at IS NULL AND (claimed_until IS NULL OR claimed_un
 export class OutboxStore {
   constructor(private readonly db: RelationalDatabase) {}
 
+  /** Inserts the rows in one statement, in the order given (their ids follow it). */
   async insert(
     tx: Transaction,
-    envelope: MessageEnvelope,
-    topic: Topic,
-    headers: MessageHeaders,
+    rows: { envelope: MessageEnvelope; topic: Topic; headers: MessageHeaders }[],
   ): Promise<void> {
+    if (!rows.length) return;
+    const now = Date.now();
     await this.db.sequelize.query(
       `INSERT INTO ${OUTBOX_TABLE} (message_id, topic, type, aggregate_id, envelope, headers, created_at, attempts)
-       VALUES (?, ?, ?, ?, ?, ?, ?, 0)`,
+       VALUES ${rows.map(() => "(?, ?, ?, ?, ?, ?, ?, 0)").join(", ")}`,
       {
-        replacements: [
+        replacements: rows.flatMap(({ envelope, topic, headers }) => [
           envelope.id,
           topic,
           envelope.type,
           envelope.aggregateId,
           JSON.stringify(envelope),
           JSON.stringify(headers),
-          Date.now(),
-        ],
+          now,
+        ]),
         transaction: tx,
         type: QueryTypes.INSERT,
       },
@@ -433,19 +434,35 @@ export class Outbox {
     message: OutboxMessageInput,
     origin?: MessageOrigin,
   ): Promise<string> {
-    const envelope = createEnvelope({
-      type: message.type,
-      aggregateId: message.aggregateId,
-      payload: message.payload,
-      version: message.version,
+    const [id] = await this.enqueueAll(tx, [message], origin);
+    return id;
+  }
+
+  /**
+   * Adds several messages to `tx` in one statement, published in the order
+   * given (as if enqueued one by one); resolves with their message ids.
+   */
+  async enqueueAll(
+    tx: Transaction,
+    messages: readonly OutboxMessageInput[],
+    origin?: MessageOrigin,
+  ): Promise<string[]> {
+    const rows = messages.map((message) => {
+      const envelope = createEnvelope({
+        type: message.type,
+        aggregateId: message.aggregateId,
+        payload: message.payload,
+        version: message.version,
+      });
+      const headers = headersFor(envelope, {
+        source: this.opts.service,
+        ...lineageOf(origin, message.sagaId),
+      });
+      return { envelope, topic: message.topic, headers };
     });
-    const headers = headersFor(envelope, {
-      source: this.opts.service,
-      ...lineageOf(origin, message.sagaId),
-    });
-    await this.store.insert(tx, envelope, message.topic, headers);
-    this.kickAfterCommit(tx, message.aggregateId);
-    return envelope.id;
+    await this.store.insert(tx, rows);
+    for (const { envelope } of rows) this.kickAfterCommit(tx, envelope.aggregateId);
+    return rows.map((r) => r.envelope.id);
   }
 
   status(): Promise<OutboxStatus> {

@@ -16,7 +16,7 @@ import type { OutboxHandle } from "../../mixins/outbox.mixin";
  *    `StockReturned` on inventory.events (aggregate = reservation id) with the reservation's
  *    outcome: the facts of its transitions, and the answers to commands.
  */
-export type InventoryOutbox = Pick<OutboxHandle, "enqueue">;
+export type InventoryOutbox = Pick<OutboxHandle, "enqueue" | "enqueueAll">;
 
 export type ReservationEventType =
   | typeof EventTypes.StockReserved

@@ -1,6 +1,7 @@
 import type { Transaction } from "sequelize";
 import type { StockLevel } from "../../lib/contracts/catalog";
 import { EventTypes } from "../../lib/messaging/topics";
+import type { OutboxMessageInput } from "../../lib/messaging/outbox";
 import type { InventoryOutbox } from "./inventory-events";
 
 /**
@@ -114,14 +115,23 @@ export class LevelMemo {
  * go by without forgetting its product.
  */
 export function forgettingOnCommit(outbox: InventoryOutbox, memo: LevelMemo): InventoryOutbox {
+  const forgetAfterCommit = (tx: Transaction, messages: readonly OutboxMessageInput[]) => {
+    for (const message of messages) {
+      if (message.type !== EventTypes.StockChanged) continue;
+      const productId = message.aggregateId;
+      tx.afterCommit(() => memo.forget(productId));
+    }
+  };
   return {
-    async enqueue(tx: Transaction, message, origin) {
+    async enqueue(tx, message, origin) {
       const id = await outbox.enqueue(tx, message, origin);
-      if (message.type === EventTypes.StockChanged) {
-        const productId = message.aggregateId;
-        tx.afterCommit(() => memo.forget(productId));
-      }
+      forgetAfterCommit(tx, [message]);
       return id;
+    },
+    async enqueueAll(tx, messages, origin) {
+      const ids = await outbox.enqueueAll(tx, messages, origin);
+      forgetAfterCommit(tx, messages);
+      return ids;
     },
   };
 }

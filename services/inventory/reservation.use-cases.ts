@@ -134,9 +134,8 @@ export class ReservationUseCases {
           if (!(await this.repository.reserveStock(tx, line.productId, line.quantity, now)))
             throw new InsufficientStock(await this.shortages(tx, lines.slice(i)));
         }
-        await this.announceStock(tx, lines, opts);
         const outcome: ReservationOutcome = { reservationId, status: "RESERVED", lines };
-        await this.send(tx, EventTypes.StockReserved, outcome, opts);
+        await this.sendWithStock(tx, lines, EventTypes.StockReserved, outcome, opts);
         return { kind: "changed", outcome };
       });
     } catch (err) {
@@ -294,9 +293,8 @@ export class ReservationUseCases {
       if (!ok)
         throw new Error(`stock of ${line.productId} does not cover reservation ${record.id}`);
     }
-    await this.announceStock(tx, record.lines, opts);
     const outcome = toOutcome({ ...record, status: decision.to, reason: reason ?? record.reason });
-    await this.send(tx, eventFor(decision.to), outcome, opts);
+    await this.sendWithStock(tx, record.lines, eventFor(decision.to), outcome, opts);
     return { kind: "changed", outcome };
   }
 
@@ -374,16 +372,24 @@ export class ReservationUseCases {
     return out;
   }
 
-  /** StockChanged with the new version of every row this transaction changed. */
-  private async announceStock(
+  /**
+   * StockChanged with the new version of every row this transaction changed,
+   * then the reservation's event, in one statement.
+   */
+  private async sendWithStock(
     tx: Transaction,
     lines: readonly ReservationLine[],
+    type: ReservationEventType,
+    outcome: ReservationOutcome,
     opts: CallOptions,
   ): Promise<void> {
-    for (const { productId } of lines) {
-      const level = toStockLevel(productId, await this.repository.stockRow(productId, tx));
-      await this.outbox.enqueue(tx, stockChanged(level), opts.origin);
-    }
+    const messages = [];
+    for (const { productId } of lines)
+      messages.push(
+        stockChanged(toStockLevel(productId, await this.repository.stockRow(productId, tx))),
+      );
+    messages.push(reservationEvent(type, outcome));
+    await this.outbox.enqueueAll(tx, messages, opts.origin);
   }
 
   private async send(

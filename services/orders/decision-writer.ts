@@ -8,7 +8,7 @@ import type { LockedOrder, NewStep, OrderRepository } from "./order-repository";
 import type { OrderChanges } from "./order-changes";
 import { countDecision, OrderMetrics } from "./order-metrics";
 
-export type OrdersOutbox = Pick<OutboxHandle, "enqueue">;
+export type OrdersOutbox = Pick<OutboxHandle, "enqueueAll">;
 
 /** The message being handled: its id, and the id of the message that caused it (its header). */
 export interface ReceivedMessage {
@@ -101,18 +101,20 @@ export class DecisionWriter {
     at: number,
   ): Promise<TimelineEntry[]> {
     const lineage = lineageOf(origin, orderId);
-    const written: NewStep[] = [];
-    for (const [i, step] of steps.entries()) {
+    // The steps' messages, in step order, in one statement.
+    const sentIds = await this.outbox.enqueueAll(
+      tx,
+      steps.flatMap((step) =>
+        step.send ? [{ ...step.send, aggregateId: orderId, sagaId: orderId }] : [],
+      ),
+      origin,
+    );
+    let nextSent = 0;
+    const written: NewStep[] = steps.map((step, i) => {
       // A step that sends records its message, caused by the one handled; one that
       // does not records the message handled, caused by whatever caused that.
-      const sent = step.send
-        ? await this.outbox.enqueue(
-            tx,
-            { ...step.send, aggregateId: orderId, sagaId: orderId },
-            origin,
-          )
-        : undefined;
-      written.push({
+      const sent = step.send ? sentIds[nextSent++] : undefined;
+      return {
         seq: stepsBefore + i + 1,
         step: step.step,
         detail: step.detail ?? null,
@@ -120,8 +122,8 @@ export class DecisionWriter {
         causationId: (sent ? lineage.causationId : received?.causationId) ?? null,
         correlationId: lineage.correlationId ?? null,
         at,
-      });
-    }
+      };
+    });
     await this.repository.insertSteps(tx, orderId, written);
     return written.map((s) => ({
       seq: s.seq,

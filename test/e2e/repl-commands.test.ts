@@ -163,12 +163,13 @@ if (nats.length)
         payload: { reservationId: randomUUID(), lines: [] },
       });
       await db.transaction((tx) =>
-        new OutboxStore(db).insert(
-          tx,
-          envelope,
-          Topics.InventoryEvents,
-          headersFor(envelope, { source: "inventory" }),
-        ),
+        new OutboxStore(db).insert(tx, [
+          {
+            envelope,
+            topic: Topics.InventoryEvents,
+            headers: headersFor(envelope, { source: "inventory" }),
+          },
+        ]),
       );
       const backlog = services(await outboxStatus(repl)).find((r) => r.service === "inventory");
       expect(backlog).toMatchObject({ unpublished: 1 });

@@ -21,7 +21,9 @@ describe("reading an order while its saga moves on", () => {
     db = await openDatabase("orders", { sqliteStorage: ":memory:", perServiceDatabase: false });
     await db.migrate(serviceMigrations.orders);
     repository = new OrderRepository(db.sequelize);
-    writer = new DecisionWriter(repository, { enqueue: async () => randomUUID() });
+    writer = new DecisionWriter(repository, {
+      enqueueAll: async (_tx, messages) => messages.map(() => randomUUID()),
+    });
   });
 
   afterEach(async () => {
