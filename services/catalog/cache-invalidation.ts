@@ -27,3 +27,49 @@ export class Coalesced {
     return this.queued;
   }
 }
+
+/**
+ * Runs `fn` at most once per `intervalMs`: the first request after a quiet
+ * interval at once, the requests during an interval once at its end. For
+ * changes readers may see up to `intervalMs` late: a checkout changes stock
+ * twice per order, and cleaning the whole catalog cache on each would leave
+ * every product read uncached while a shop is selling.
+ */
+export class Throttled {
+  private lastRun = Number.NEGATIVE_INFINITY;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly fn: () => Promise<void>,
+    private readonly intervalMs: number,
+    private readonly onError: (err: unknown) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  request(): void {
+    if (this.timer) return; // a run is already due
+    const wait = this.lastRun + this.intervalMs - this.now();
+    if (wait <= 0) {
+      void this.runNow();
+      return;
+    }
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.runNow();
+    }, wait);
+    this.timer.unref();
+  }
+
+  /** Runs at once a run that is due (on stop: no request is left unserved). */
+  async flush(): Promise<void> {
+    if (!this.timer) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.runNow();
+  }
+
+  private runNow(): Promise<void> {
+    this.lastRun = this.now();
+    return this.fn().catch(this.onError);
+  }
+}

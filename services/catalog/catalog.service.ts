@@ -5,7 +5,7 @@ import { EventTypes, Topics } from "../../lib/messaging/topics";
 import { DatabaseMixin, DatabaseThis } from "../../mixins/database.mixin";
 import { OutboxMixin } from "../../mixins/outbox.mixin";
 import { serviceMigrations } from "../migrations";
-import { Coalesced } from "./cache-invalidation";
+import { Coalesced, Throttled } from "./cache-invalidation";
 import type { CatalogOutbox } from "./catalog-events";
 import { CatalogRepository } from "./catalog-repository";
 import { CategoryTreeMemo } from "./category-tree-memo";
@@ -32,6 +32,7 @@ interface CatalogLocals extends DatabaseThis {
   categories: CategoryUseCases;
   refresher: CategoryRefresher;
   invalidation: Coalesced;
+  availabilityInvalidation: Throttled;
   categoryTree: CategoryTreeMemo;
 }
 
@@ -48,6 +49,8 @@ type Ctx<P> = Context<P, RequestMeta & { $location?: string }>;
 export const CACHE_CLEAN_EVENT = "cache.clean.catalog";
 /** Cached reads live at most this long even if an invalidation is lost. */
 const CACHE_TTL_SEC = 60;
+/** How late a cached read may show a product's availability (stock levels clean the cache at most this often). */
+const AVAILABILITY_MAX_AGE_MS = 1000;
 
 function respondCreated(ctx: Ctx<unknown>, location: string): void {
   ctx.meta.$statusCode = 201;
@@ -261,6 +264,11 @@ const CatalogService: ServiceSchema<ServiceSettingSchema, CatalogMethods, Catalo
         this.logger.warn("Could not broadcast the catalog cache invalidation", err),
       );
     });
+    this.availabilityInvalidation = new Throttled(
+      () => this.invalidation.run(),
+      AVAILABILITY_MAX_AGE_MS,
+      (err) => this.logger.warn("Could not clean the catalog cache after stock changes", err),
+    );
     const repository = new CatalogRepository(this.db.sequelize);
     this.categoryTree = new CategoryTreeMemo(async () => {
       return new CategoryTree(await repository.loadCategories());
@@ -270,6 +278,7 @@ const CatalogService: ServiceSchema<ServiceSettingSchema, CatalogMethods, Catalo
       database: this.db,
       outbox: this.outbox,
       changed: () => this.invalidation.run(),
+      availabilityChanged: () => this.availabilityInvalidation.request(),
       readTree: () => this.categoryTree.get(),
     };
     this.refresher = new CategoryRefresher(deps, this.logger);
@@ -281,6 +290,7 @@ const CatalogService: ServiceSchema<ServiceSettingSchema, CatalogMethods, Catalo
   async stopped() {
     // Runs before the mixins' stopped hooks, so the database is still open.
     await this.refresher?.stop();
+    await this.availabilityInvalidation?.flush();
   },
 };
 

@@ -214,7 +214,7 @@ export class ProductUseCases {
       available,
       level.version,
     );
-    if (changed) await this.deps.changed();
+    if (changed) this.deps.availabilityChanged();
     return changed;
   }
 

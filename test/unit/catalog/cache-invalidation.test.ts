@@ -1,4 +1,4 @@
-import { Coalesced } from "../../../services/catalog/cache-invalidation";
+import { Coalesced, Throttled } from "../../../services/catalog/cache-invalidation";
 
 describe("coalesced cache invalidation", () => {
   it("runs again for callers that arrive during a run, once for all of them", async () => {
@@ -29,5 +29,93 @@ describe("coalesced cache invalidation", () => {
     await expect(coalesced.run()).rejects.toThrow("redis down");
     fail = false;
     await expect(coalesced.run()).resolves.toBeUndefined();
+  });
+});
+
+describe("throttled cache invalidation (stock levels)", () => {
+  let now = 0;
+  let runs: number[];
+  let throttled: Throttled;
+  const errors: unknown[] = [];
+
+  beforeEach(() => {
+    jest.useFakeTimers();
+    now = 10_000;
+    runs = [];
+    errors.length = 0;
+    throttled = new Throttled(
+      async () => {
+        runs.push(now);
+      },
+      1000,
+      (err) => errors.push(err),
+      () => now,
+    );
+  });
+
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  /** Moves both clocks: the throttle's own and the timers'. */
+  async function advance(ms: number) {
+    now += ms;
+    await jest.advanceTimersByTimeAsync(ms);
+  }
+
+  it("runs the first request of a quiet second at once", () => {
+    throttled.request();
+    expect(runs).toEqual([10_000]);
+  });
+
+  it("serves a burst with one more run at the end of the interval, not one each", async () => {
+    throttled.request();
+    for (let i = 0; i < 100; i++) {
+      await advance(5);
+      throttled.request();
+    }
+    expect(runs).toEqual([10_000]);
+    await advance(500);
+    expect(runs).toEqual([10_000, 11_000]);
+    // Nothing asked since that run: nothing more runs.
+    await advance(5000);
+    expect(runs).toEqual([10_000, 11_000]);
+  });
+
+  it("never leaves a request unserved for longer than the interval", async () => {
+    throttled.request();
+    await advance(999);
+    throttled.request();
+    await advance(1);
+    expect(runs).toEqual([10_000, 11_000]);
+  });
+
+  it("runs a due request at once when flushed, and nothing when none is due", async () => {
+    await throttled.flush();
+    expect(runs).toEqual([]);
+    throttled.request();
+    throttled.request();
+    await throttled.flush();
+    expect(runs).toEqual([10_000, 10_000]);
+    await advance(2000);
+    expect(runs).toHaveLength(2);
+  });
+
+  it("reports a failed run and keeps serving requests", async () => {
+    const failing = new Throttled(
+      async () => {
+        throw new Error("redis down");
+      },
+      1000,
+      (err) => errors.push(err),
+      () => now,
+    );
+    failing.request();
+    await Promise.resolve();
+    expect(errors).toHaveLength(1);
+    await advance(1000);
+    failing.request();
+    await Promise.resolve();
+    expect(errors).toHaveLength(2);
   });
 });
