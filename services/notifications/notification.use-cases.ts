@@ -78,12 +78,17 @@ export class NotificationUseCases {
     // Rendered before anything is stored: a template the data does not fit is refused whole.
     const rows = planned.map((n) => this.toRow(n));
     const now = this.clock();
-    const firstDelivery = await this.deps.database.transaction(async (tx) => {
-      if (!(await processOnce(tx, consumer, envelope.id))) return false;
-      for (const row of rows) await this.deps.repository.insertIfAbsent(tx, row, now);
-      return true;
+    const { firstDelivery, allNew } = await this.deps.database.transaction(async (tx) => {
+      if (!(await processOnce(tx, consumer, envelope.id)))
+        return { firstDelivery: false, allNew: false };
+      let inserted = 0;
+      for (const row of rows)
+        if (await this.deps.repository.insertIfAbsent(tx, row, now)) inserted++;
+      return { firstDelivery: true, allNew: inserted === rows.length };
     });
-    const waiting = await this.deps.repository.queuedAmong(planned.map((n) => n.id));
+    // Rows this call created are queued and nobody has their ids yet: no need to read them back.
+    const ids = planned.map((n) => n.id);
+    const waiting = allNew ? new Set(ids) : await this.deps.repository.queuedAmong(ids);
     const toQueue = planned.filter((n) => waiting.has(n.id));
     for (const n of toQueue) await this.enqueue(n.id, n.secrets);
     return { firstDelivery, queued: toQueue.length };
