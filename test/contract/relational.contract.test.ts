@@ -176,6 +176,40 @@ describe.each(adaptersFor("mysql"))("relational database contract (%s)", (adapte
     });
   });
 
+  // A server on this host can be reached through its Unix socket, named in the URL (CI's is local).
+  const localMysql =
+    mysqlUrl && ["127.0.0.1", "localhost", "[::1]"].includes(new URL(mysqlUrl).hostname);
+  (adapter === "mysql" && localMysql ? it : it.skip)(
+    "connects through a Unix socket named in the URL (?socketPath=), per-service database included",
+    async () => {
+      const overTcp = await open("socket-probe");
+      const { socket } = (await overTcp.sequelize.query("SELECT @@socket AS socket", {
+        plain: true,
+      })) as { socket: string };
+      expect(fs.existsSync(socket)).toBe(true);
+      const url = new URL(mysqlUrl!);
+      url.hostname = "localhost";
+      url.port = "";
+      url.searchParams.set("socketPath", socket);
+      const db = await openDatabase("socket-probe", {
+        mysqlUrl: url.toString(),
+        perServiceDatabase: true,
+        sqliteStorage: "unused",
+      });
+      opened.push(db);
+      const seen = (await db.sequelize.query("SELECT DATABASE() AS name, CONNECTION_ID() AS id", {
+        plain: true,
+      })) as { name: string; id: number };
+      const [client] = (await overTcp.sequelize.query(
+        "SELECT HOST FROM information_schema.PROCESSLIST WHERE ID = ?",
+        { replacements: [seen.id], type: QueryTypes.SELECT },
+      )) as { HOST: string }[];
+      expect(seen.name).toBe(`${url.pathname.slice(1)}_socket_probe`);
+      // A TCP client shows as host:port; a socket client as "localhost".
+      expect(client.HOST).toBe("localhost");
+    },
+  );
+
   describe("transactions", () => {
     let db: RelationalDatabase;
     let Counter: ModelStatic<Model<{ id: string; value: number }>>;
