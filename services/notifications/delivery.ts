@@ -23,7 +23,7 @@ import type { Transports } from "./transports";
 
 export interface DeliveryDeps {
   repository: NotificationRepository;
-  database: Pick<RelationalDatabase, "transaction" | "singleStatement">;
+  database: Pick<RelationalDatabase, "singleStatement">;
   renderer: TemplateRenderer;
   transports: Transports;
   maxAttempts: number;
@@ -41,10 +41,15 @@ export class NotificationDelivery {
   async deliver(job: Job<SendJob>): Promise<void> {
     const { repository, database } = this.deps;
     const { notificationId, secrets } = job.data;
-    const notification = await database.transaction((tx) =>
+    // What is sent (recipient, template, data) never changes once stored: the row is read
+    // outside the write, and the conditional UPDATE alone decides whether this attempt goes on.
+    const stored = await repository.get(notificationId);
+    if (!stored) return; // not ours
+    const started = await database.singleStatement((tx) =>
       repository.startAttempt(tx, notificationId, this.clock()),
     );
-    if (!notification) return; // sent, failed, or not ours: nothing to do
+    if (!started) return; // sent or failed: nothing to do
+    const notification = { ...stored, status: "sending" as const, attempts: stored.attempts + 1 };
     const to = maskRecipient(notification.channel, notification.recipient);
     const what = `${notification.channel} ${notification.template} ${notification.id} to ${to}`;
 
@@ -85,7 +90,7 @@ export class NotificationDelivery {
   }
 
   private fail(n: NotificationRecord, reason: string, final: boolean): Promise<void> {
-    return this.deps.database.transaction((tx) =>
+    return this.deps.database.singleStatement((tx) =>
       this.deps.repository.recordFailure(tx, n.id, reason, final, this.clock()),
     );
   }

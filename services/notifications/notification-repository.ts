@@ -112,21 +112,17 @@ export class NotificationRepository {
   }
 
   /**
-   * Counts a send attempt and marks the notification `sending`; undefined
-   * when it is already sent or failed (or unknown), so nothing is sent again.
+   * Counts a send attempt and marks the notification `sending`; false when
+   * it is already sent or failed (or unknown), so nothing is sent again.
    */
-  async startAttempt(
-    tx: Transaction,
-    id: string,
-    now: number,
-  ): Promise<NotificationRecord | undefined> {
+  async startAttempt(tx: Transaction | undefined, id: string, now: number): Promise<boolean> {
     const affected = await this.update(
       tx,
       `UPDATE notifications SET status = 'sending', attempts = attempts + 1, updated_at = ?
        WHERE id = ? AND status IN (${OPEN.map((s) => `'${s}'`).join(", ")})`,
       [now, id],
     );
-    return affected ? this.get(id, tx) : undefined;
+    return affected > 0;
   }
 
   async markSent(tx: Transaction | undefined, id: string, now: number): Promise<void> {
@@ -140,7 +136,7 @@ export class NotificationRepository {
 
   /** Records why an attempt failed; `final` keeps the notification as failed. */
   async recordFailure(
-    tx: Transaction,
+    tx: Transaction | undefined,
     id: string,
     error: string,
     final: boolean,
