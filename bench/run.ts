@@ -8,9 +8,13 @@
  *            --shoppers 20 (checkout: concurrent customers placing orders)
  *            --cpu-prof (the node it starts writes a V8 CPU profile into bench/profiles/)
  *            --node-arg=<flag> (repeatable: a flag for the node it starts, e.g. --node-arg=--max-old-space-size=256)
+ *            --split (the node groups of `npm run start:cluster`, one process each, over a
+ *                     real transporter: NATS on this machine unless TRANSPORTER says otherwise)
  *
  * The node it starts gets the environment of this process (so MYSQL_URL,
- * REDIS_URL, CHANNELS_URL… select real servers) plus RATE_LIMIT_MAX=0.
+ * REDIS_URL, CHANNELS_URL… select real servers) plus RATE_LIMIT_MAX=0; a
+ * split cluster gets a NAMESPACE and CHANNELS_PREFIX of its own, and the
+ * node flags through NODE_OPTIONS. Peak RSS is the sum of the processes'.
  * Results: a table on stdout and bench/results/<timestamp>.json.
  */
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -32,6 +36,8 @@ interface Options {
   cpuProf: boolean;
   /** Extra flags for the node it starts (e.g. --node-arg=--max-old-space-size=256). */
   nodeArgs: string[];
+  /** Start the split topology (scripts/cluster.ts) instead of the all-in-one node. */
+  split: boolean;
 }
 
 interface Row {
@@ -54,6 +60,7 @@ function parseArgs(argv: string[]): Options {
     shoppers: 20,
     cpuProf: false,
     nodeArgs: [],
+    split: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const [flag, value] = [argv[i], argv[i + 1]];
@@ -69,6 +76,9 @@ function parseArgs(argv: string[]): Options {
     } else if (flag === "--cpu-prof") {
       opts.cpuProf = true;
       continue;
+    } else if (flag === "--split") {
+      opts.split = true;
+      continue;
     } else continue;
     i++;
   }
@@ -77,7 +87,7 @@ function parseArgs(argv: string[]): Options {
 
 async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
-  const node = opts.url ? undefined : await startNode(opts.products, opts.cpuProf, opts.nodeArgs);
+  const node = opts.url ? undefined : await startNode(opts);
   const baseUrl = opts.url ?? node!.url;
   const rssSampler = node ? sampleRss(node.process.pid!) : undefined;
   try {
@@ -153,14 +163,11 @@ function measure(
   return autocannon({ url, connections, duration, requests: [rotating], pipelining: 1 });
 }
 
-async function startNode(
-  products: number,
-  cpuProf: boolean,
-  nodeArgs: string[],
-): Promise<{ url: string; process: ChildProcess }> {
+async function startNode(opts: Options): Promise<{ url: string; process: ChildProcess }> {
+  const { products, cpuProf, nodeArgs, split } = opts;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "commerce-bench-"));
   const port = 3900 + Math.floor(Math.random() * 90);
-  const env = {
+  const env: NodeJS.ProcessEnv = {
     ...process.env,
     DATA_DIR: dataDir,
     PORT: String(port),
@@ -168,6 +175,12 @@ async function startNode(
     AUTH_RATE_LIMIT_MAX: "0",
     LOG_LEVEL: "warn",
   };
+  if (split) {
+    // Apart from any other cluster on the same NATS or Redis.
+    const name = path.basename(dataDir).replace(/[^a-zA-Z0-9]/g, "");
+    env.NAMESPACE ??= name;
+    env.CHANNELS_PREFIX ??= name;
+  }
   process.stderr.write(`building and seeding ${products} products into ${dataDir}…\n`);
   execFileSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: "inherit" });
   execFileSync("npm", ["run", "seed", "--silent", "--", "--products", String(products)], {
@@ -178,7 +191,12 @@ async function startNode(
   const profiling = cpuProf
     ? ["--cpu-prof", `--cpu-prof-dir=${path.join(root, "bench/profiles")}`]
     : [];
-  const args = [...nodeArgs, ...profiling, path.join(root, "dist/bin/start.js")];
+  const flags = [...nodeArgs, ...profiling];
+  // The cluster launcher starts its nodes itself: NODE_OPTIONS reaches every one of them.
+  if (split && flags.length) env.NODE_OPTIONS = [env.NODE_OPTIONS, ...flags].join(" ").trim();
+  const args = split
+    ? [path.join(root, "dist/scripts/cluster.js")]
+    : [...flags, path.join(root, "dist/bin/start.js")];
   const child = spawn(process.execPath, args, {
     cwd: root,
     env,
@@ -214,23 +232,47 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Prom
   throw new Error("the node did not become ready in time");
 }
 
-/** Peak resident memory of the node, read from /proc (VmHWM is the kernel's high-water mark). */
+/**
+ * Peak resident memory of the node and of the processes it started (a split
+ * cluster's nodes), summed; read from /proc (VmHWM is the kernel's
+ * high-water mark of each process).
+ */
 function sampleRss(pid: number): { peakMb(): number | undefined; stop(): void } {
-  let peakKb = 0;
+  const peakKb = new Map<number, number>();
   const read = () => {
-    try {
-      const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
-      const hwm = /VmHWM:\s+(\d+)/.exec(status);
-      if (hwm) peakKb = Math.max(peakKb, Number(hwm[1]));
-    } catch {
-      /* the process ended */
+    for (const each of [pid, ...descendantsOf(pid)]) {
+      try {
+        const status = fs.readFileSync(`/proc/${each}/status`, "utf8");
+        const hwm = /VmHWM:\s+(\d+)/.exec(status);
+        if (hwm) peakKb.set(each, Math.max(peakKb.get(each) ?? 0, Number(hwm[1])));
+      } catch {
+        /* the process ended */
+      }
     }
   };
   const timer = setInterval(read, 500);
   return {
-    peakMb: () => (read(), peakKb ? Math.round(peakKb / 1024) : undefined),
+    peakMb: () => {
+      read();
+      const sum = [...peakKb.values()].reduce((a, b) => a + b, 0);
+      return sum ? Math.round(sum / 1024) : undefined;
+    },
     stop: () => clearInterval(timer),
   };
+}
+
+function descendantsOf(pid: number): number[] {
+  let children: number[];
+  try {
+    children = fs
+      .readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+  return children.flatMap((child) => [child, ...descendantsOf(child)]);
 }
 
 function report(rows: Row[], opts: Options, peakRssMb?: number): void {
@@ -246,7 +288,8 @@ function report(rows: Row[], opts: Options, peakRssMb?: number): void {
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ");
   const out = [fmt(header), fmt(widths.map((w) => "-".repeat(w))), ...lines.map(fmt)];
-  if (peakRssMb) out.push(`node peak RSS: ${peakRssMb} MB`);
+  if (peakRssMb)
+    out.push(`${opts.split ? "cluster (all nodes)" : "node"} peak RSS: ${peakRssMb} MB`);
   process.stdout.write(`\n${out.join("\n")}\n`);
   const machine = {
     cpus: os.cpus().length,
