@@ -117,7 +117,10 @@ export class IdempotencyKeys {
     );
     if (inserted) return { kind: "new", token };
     for (let look = 1; ; look++) {
-      const attempt = await this.db.transaction((tx) => this.tryClaim(tx, userId, key, hash));
+      // The first look follows the INSERT that just failed: the key exists, read it.
+      const attempt = await this.db.transaction((tx) =>
+        this.tryClaim(tx, userId, key, hash, look > 1),
+      );
       if (attempt.kind === "new" || attempt.kind === "replay") return attempt;
       if (look >= this.polls)
         throw AppError.conflict(
@@ -172,10 +175,12 @@ export class IdempotencyKeys {
     userId: string,
     key: string,
     hash: string,
+    insertFirst: boolean,
   ): Promise<Attempt> {
     const now = this.now();
     const token = randomUUID();
-    if (await this.insert(tx, userId, key, hash, token, now)) return { kind: "new", token };
+    if (insertFirst && (await this.insert(tx, userId, key, hash, token, now)))
+      return { kind: "new", token };
     const row = await this.find(tx, userId, key);
     // Released or purged meanwhile: try to claim it again.
     if (!row) return { kind: "again" };
