@@ -22,6 +22,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
+import { deleteChannels } from "../lib/infra/channels/cleanup";
 import { measureCheckout } from "./checkout";
 import { Scenario, scenarios } from "./scenarios";
 
@@ -118,6 +119,12 @@ async function main(): Promise<void> {
   } finally {
     rssSampler?.stop();
     if (node) await stopNode(node.process);
+    if (node?.channels) {
+      const { url, prefix } = node.channels;
+      const deleted = await deleteChannels(url, prefix).catch(() => false);
+      if (!deleted)
+        process.stderr.write(`left the channels under ${prefix} on ${new URL(url).host}\n`);
+    }
   }
 }
 
@@ -163,7 +170,14 @@ function measure(
   return autocannon({ url, connections, duration, requests: [rotating], pipelining: 1 });
 }
 
-async function startNode(opts: Options): Promise<{ url: string; process: ChildProcess }> {
+interface StartedNode {
+  url: string;
+  process: ChildProcess;
+  /** A split cluster's channels, under a prefix of this run's own: deleted after it. */
+  channels?: { url: string; prefix: string };
+}
+
+async function startNode(opts: Options): Promise<StartedNode> {
   const { products, cpuProf, nodeArgs, split } = opts;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "commerce-bench-"));
   const port = 3900 + Math.floor(Math.random() * 90);
@@ -175,11 +189,17 @@ async function startNode(opts: Options): Promise<{ url: string; process: ChildPr
     AUTH_RATE_LIMIT_MAX: "0",
     LOG_LEVEL: "warn",
   };
+  let channels: StartedNode["channels"];
   if (split) {
     // Apart from any other cluster on the same NATS or Redis.
     const name = path.basename(dataDir).replace(/[^a-zA-Z0-9]/g, "");
     env.NAMESPACE ??= name;
-    env.CHANNELS_PREFIX ??= name;
+    if (!env.CHANNELS_PREFIX) {
+      env.CHANNELS_PREFIX = name;
+      // Where scripts/cluster.ts puts the channels when CHANNELS_URL is not set.
+      const url = env.CHANNELS_URL ?? env.TRANSPORTER ?? "nats://127.0.0.1:4222";
+      channels = { url, prefix: name };
+    }
   }
   process.stderr.write(`building and seeding ${products} products into ${dataDir}…\n`);
   execFileSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: "inherit" });
@@ -211,7 +231,7 @@ async function startNode(opts: Options): Promise<{ url: string; process: ChildPr
     };
     return (search.total ?? 0) > 0; // the embedded index is rebuilt at start
   }, 120_000);
-  return { url, process: child };
+  return { url, process: child, channels };
 }
 
 /** SIGTERM, then wait: the node drains and exits, which is also when a CPU profile is written. */

@@ -1,6 +1,7 @@
 import { ServiceBroker, ServiceSchema } from "moleculer";
 import { buildBrokerOptions } from "../../lib/broker";
 import { Config, loadConfig } from "../../lib/config";
+import { deleteChannels } from "../../lib/infra/channels/cleanup";
 import { servers, uniqueName } from "./servers";
 
 /** Channel adapters a suite can run on: "embedded" is the in-process adapter. */
@@ -35,31 +36,5 @@ export async function startBroker(
 
 /** Removes what a suite left on the channel server under its prefix (streams, consumer groups). */
 export async function cleanUpChannels(adapter: ChannelsAdapterName, prefix: string): Promise<void> {
-  if (adapter === "redis") {
-    const { default: Redis } = await import("ioredis");
-    const client = new Redis(servers.redis!);
-    try {
-      let cursor = "0";
-      do {
-        const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}.*`, "COUNT", 500);
-        cursor = next;
-        if (keys.length) await client.del(...keys);
-      } while (cursor !== "0");
-    } finally {
-      client.disconnect();
-    }
-  }
-  if (adapter === "nats") {
-    const { connect } = await import("nats");
-    const nc = await connect({ servers: new URL(servers.nats!).host });
-    try {
-      const jsm = await nc.jetstreamManager();
-      for await (const stream of jsm.streams.list()) {
-        if (stream.config.name.startsWith(`${prefix}_`))
-          await jsm.streams.delete(stream.config.name);
-      }
-    } finally {
-      await nc.close();
-    }
-  }
+  if (adapter !== "embedded") await deleteChannels(servers[adapter]!, prefix);
 }
