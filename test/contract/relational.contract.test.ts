@@ -1,8 +1,16 @@
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { DataTypes, Model, ModelStatic, QueryTypes, Transaction } from "sequelize";
+import {
+  DataTypes,
+  Model,
+  ModelStatic,
+  QueryTypes,
+  Transaction,
+  UniqueConstraintError,
+} from "sequelize";
 import { Migration, openDatabase, RelationalDatabase } from "../../lib/infra/relational";
+import { isUniqueViolation } from "../../lib/infra/relational/errors";
 import { adaptersFor, dropMysqlDatabases, freshMysqlUrl, uniqueName } from "../helpers/servers";
 import { waitFor } from "../helpers/wait";
 
@@ -353,6 +361,170 @@ describe.each(adaptersFor("mysql"))("relational database contract (%s)", (adapte
       );
       expect(await value()).toBe(20);
     });
+  });
+
+  /**
+   * The raw statements every repository runs (`sequelize.query(sql, {
+   * replacements, type, transaction })`): on MySQL they skip Sequelize's
+   * per-query bookkeeping (lib/infra/relational/direct-statements.ts), so these
+   * pin that the answers, the escaping and the errors are Sequelize's own. A
+   * query hook sends every statement of the reference through Sequelize: each
+   * answer is compared with its.
+   */
+  describe("raw statements", () => {
+    let db: RelationalDatabase;
+    let reference: RelationalDatabase;
+
+    beforeEach(async () => {
+      const service = uniqueName("raw");
+      const dir = adapter === "embedded" ? tempDir() : undefined;
+      db = await open(service, dir);
+      reference = await open(service, dir);
+      reference.sequelize.addHook("beforeQuery", () => undefined);
+      await db.migrate([
+        {
+          name: "0001-items",
+          up: async (qi) => {
+            await qi.createTable("items", {
+              id: { type: DataTypes.STRING(40), primaryKey: true },
+              label: { type: DataTypes.STRING(200), allowNull: true },
+              qty: { type: DataTypes.INTEGER, allowNull: false },
+            });
+          },
+        },
+      ]);
+    });
+
+    const insert = (on: RelationalDatabase, id: string, qty: number, tx?: Transaction) =>
+      on.sequelize.query("INSERT INTO items (id, label, qty) VALUES (?, ?, ?)", {
+        replacements: [id, `item ${id}`, qty],
+        type: QueryTypes.INSERT,
+        transaction: tx,
+      });
+
+    it("answers each statement type exactly as Sequelize does", async () => {
+      // [insert id, affected rows]; the id is SQLite's rowid, so only its type compares.
+      const [ownId, ownAffected] = (await insert(db, "a", 1)) as [unknown, number];
+      const [referenceId, referenceAffected] = (await insert(reference, "b", 1)) as [
+        unknown,
+        number,
+      ];
+      expect([ownAffected, referenceAffected]).toEqual([1, 1]);
+      expect(typeof ownId).toBe(typeof referenceId);
+
+      const select = (on: RelationalDatabase) =>
+        on.sequelize.query("SELECT id, label, qty FROM items WHERE qty = :qty ORDER BY id", {
+          replacements: { qty: 1 },
+          type: QueryTypes.SELECT,
+        });
+      const rows = await select(db);
+      expect(rows).toEqual([
+        { id: "a", label: "item a", qty: 1 },
+        { id: "b", label: "item b", qty: 1 },
+      ]);
+      expect(rows).toEqual(await select(reference));
+      expect(Object.getPrototypeOf(rows[0])).toBe(Object.prototype);
+
+      const update = (on: RelationalDatabase, id: string) =>
+        on.sequelize.query("UPDATE items SET qty = qty + 1 WHERE id = ?", {
+          replacements: [id],
+          type: QueryTypes.UPDATE,
+        });
+      const updated = await update(db, "a");
+      expect(updated).toEqual([undefined, 1]);
+      expect(updated).toEqual(await update(reference, "b"));
+      expect(await update(db, "missing")).toEqual(await update(reference, "missing"));
+
+      const untyped = (on: RelationalDatabase, tx: Transaction) =>
+        on.sequelize.query("UPDATE items SET qty = 0 WHERE qty > 100", { transaction: tx });
+      const [own, sequelizes] = [
+        await db.transaction((tx) => untyped(db, tx)),
+        await reference.transaction((tx) => untyped(reference, tx)),
+      ];
+      expect(own).toEqual(sequelizes);
+    });
+
+    it("escapes replacements as Sequelize does: quotes, backslashes, NULL, lists", async () => {
+      const tricky = ["it's", "back\\slash", "quote \" and '' twice", "émoji 🛒", "-- comment"];
+      for (const [i, label] of tricky.entries())
+        await db.sequelize.query("INSERT INTO items (id, label, qty) VALUES (:id, :label, :qty)", {
+          replacements: { id: `t${i}`, label, qty: i },
+          type: QueryTypes.INSERT,
+        });
+      await insert(db, "n", 9);
+      await db.sequelize.query("UPDATE items SET label = ? WHERE id = ?", {
+        replacements: [null, "n"],
+        type: QueryTypes.UPDATE,
+      });
+      const rows = await db.sequelize.query<{ id: string; label: string | null }>(
+        "SELECT id, label FROM items WHERE id IN (?) ORDER BY id",
+        {
+          replacements: [[...tricky.keys()].map((i) => `t${i}`).concat("n")],
+          type: QueryTypes.SELECT,
+        },
+      );
+      expect(rows).toEqual([
+        { id: "n", label: null },
+        ...tricky.map((label, i) => ({ id: `t${i}`, label })),
+      ]);
+    });
+
+    it("reports a duplicate key as a unique violation and keeps the transaction usable", async () => {
+      await insert(db, "dup", 1);
+      const outcome = await db.transaction(async (tx) => {
+        const error = await insert(db, "dup", 2, tx).then(
+          () => undefined,
+          (err: unknown) => err,
+        );
+        await insert(db, "after", 3, tx);
+        return error;
+      });
+      expect(outcome).toBeInstanceOf(UniqueConstraintError);
+      expect(isUniqueViolation(outcome)).toBe(true);
+      const [after] = await db.sequelize.query<{ qty: number }>(
+        "SELECT qty FROM items WHERE id = 'after'",
+        { type: QueryTypes.SELECT },
+      );
+      expect(after.qty).toBe(3);
+    });
+
+    it("refuses a statement in a transaction that has ended", async () => {
+      let ended!: Transaction;
+      await db.transaction(async (tx) => void (ended = tx));
+      await expect(insert(db, "late", 1, ended)).rejects.toThrow(/commit has been called/);
+    });
+
+    if (adapter === "mysql")
+      it("runs a deadlock victim's transaction again from the start", async () => {
+        await insert(db, "x", 0);
+        await insert(db, "y", 0);
+        const bump = (id: string, tx: Transaction) =>
+          db.sequelize.query("UPDATE items SET qty = qty + 1 WHERE id = ?", {
+            replacements: [id],
+            type: QueryTypes.UPDATE,
+            transaction: tx,
+          });
+        let bothHoldOne!: () => void;
+        const holding = new Promise<void>((resolve) => (bothHoldOne = resolve));
+        let held = 0;
+        const attempts = { xy: 0, yx: 0 };
+        // Each locks one row, waits until the other holds its row, then wants the other's.
+        const crossing = (first: "x" | "y", second: "x" | "y", key: "xy" | "yx") =>
+          db.transaction(async (tx) => {
+            attempts[key]++;
+            await bump(first, tx);
+            if (++held === 2) bothHoldOne();
+            await holding;
+            await bump(second, tx);
+          });
+        await Promise.all([crossing("x", "y", "xy"), crossing("y", "x", "yx")]);
+        expect(attempts.xy + attempts.yx).toBe(3);
+        const rows = await db.sequelize.query<{ id: string; qty: number }>(
+          "SELECT id, qty FROM items ORDER BY id",
+          { type: QueryTypes.SELECT },
+        );
+        expect(rows.map((r) => r.qty)).toEqual([2, 2]);
+      });
   });
 
   describe("health", () => {

@@ -5,6 +5,7 @@ import type { ConnectionOptions } from "node:tls";
 import { QueryInterface, Sequelize, Transaction } from "sequelize";
 import sqlite3 from "sqlite3";
 import { SequelizeStorage, Umzug } from "umzug";
+import { runRawStatementsDirectly } from "./direct-statements";
 
 /**
  * Relational port. Each service owns its database (ARCHITECTURE §3):
@@ -90,7 +91,7 @@ async function openMysql(
       await admin.close();
     }
   }
-  return new Sequelize(withDatabase(parsed, database), {
+  const sequelize = new Sequelize(withDatabase(parsed, database), {
     dialect: "mysql",
     logging: logging ?? false,
     pool: { max: 10, min: 0, idle: 10_000, acquire: 30_000 },
@@ -103,6 +104,8 @@ async function openMysql(
     define: { charset: "utf8mb4", collate: "utf8mb4_unicode_ci" },
     timezone: "+00:00",
   });
+  runRawStatementsDirectly(sequelize);
+  return sequelize;
 }
 
 function withDatabase(url: URL, database: string): string {
