@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
+import os from "node:os";
 import * as argon2 from "argon2";
+import { ConcurrencyLimit } from "../../../lib/concurrency/concurrency-limit";
 
 /**
  * Argon2id hashing. Parameters are OWASP's first recommended set (19 MiB,
@@ -14,8 +16,25 @@ const HASH_OPTIONS = {
   parallelism: 1,
 } as const;
 
+/**
+ * How many hashes or verifications run at once. Each holds one of libuv's
+ * worker threads (4 unless UV_THREADPOOL_SIZE says otherwise, shared with
+ * SQLite and file work) and writes 19 MiB that malloc keeps for the next one:
+ * a burst of logins queues here and leaves two threads for the rest of the
+ * node, and at most this many blocks of 19 MiB stay allocated
+ * (docs/performance.md, Memory). More than the cores would not hash faster.
+ */
+export function hashesAtOnce(
+  cores = os.availableParallelism(),
+  threadPool = Number(process.env.UV_THREADPOOL_SIZE) || 4,
+): number {
+  return Math.max(1, Math.min(cores, threadPool - 2));
+}
+
+const hashing = new ConcurrencyLimit(hashesAtOnce());
+
 export function hashPassword(password: string): Promise<string> {
-  return argon2.hash(password, HASH_OPTIONS);
+  return hashing.run(() => argon2.hash(password, HASH_OPTIONS));
 }
 
 let dummyHash: Promise<string> | undefined;
@@ -40,7 +59,7 @@ export async function verifyPassword(hash: string | undefined, password: string)
   const target = hash ?? (await dummyHashOnce());
   let matches: boolean;
   try {
-    matches = await argon2.verify(target, password);
+    matches = await hashing.run(() => argon2.verify(target, password));
   } catch {
     // A malformed stored hash verifies nothing.
     matches = false;

@@ -1,4 +1,5 @@
 import {
+  hashesAtOnce,
   hashPassword,
   passwordHashNeedsUpgrade,
   verifyPassword,
@@ -39,5 +40,21 @@ describe("password hashing", () => {
     const old =
       "$argon2id$v=19$m=4096,t=3,p=1$c29tZXNhbHRzb21lc2FsdA$ZmFrZWhhc2hmYWtlaGFzaGZha2VoYXNoZmFrZWg";
     expect(passwordHashNeedsUpgrade(old)).toBe(true);
+  });
+
+  it("hashes at most two at a time on a default thread pool, fewer on one core", () => {
+    expect(hashesAtOnce(2, 4)).toBe(2);
+    expect(hashesAtOnce(16, 4)).toBe(2);
+    expect(hashesAtOnce(1, 4)).toBe(1);
+    expect(hashesAtOnce(16, 8)).toBe(6);
+    expect(hashesAtOnce(4, 2)).toBe(1);
+  });
+
+  it("still answers every one of a burst of concurrent verifications", async () => {
+    const hash = await hashPassword("burst of logins");
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => verifyPassword(hash, i % 2 ? "burst of logins" : "nope")),
+    );
+    expect(answers).toEqual([false, true, false, true, false, true]);
   });
 });
