@@ -6,10 +6,15 @@
  * Extra arguments go to moleculer-runner (e.g. --repl).
  */
 import path from "node:path";
-import { Runner } from "moleculer";
 import { limitHeapGrowth } from "../lib/runtime/heap";
+import { restartWithMallocSettings } from "../lib/runtime/malloc";
 
+restartWithMallocSettings();
 limitHeapGrowth();
+
+// Loaded only now: a restart above would have thrown the work away.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { Runner } = require("moleculer") as typeof import("moleculer");
 
 const root = path.resolve(__dirname, "..");
 process.env.SERVICEDIR ??= path.join(root, "services");
