@@ -1,5 +1,5 @@
 /**
- * glibc malloc settings for a node (docs/performance.md, Memory; decision 16).
+ * glibc malloc settings for a node (docs/performance.md, Memory; decision 19).
  *
  * - Arenas: glibc gives every thread that allocates its own arena (up to
  *   eight per core), and an arena keeps what its thread freed. libuv's worker
