@@ -35,8 +35,9 @@ export function runRawStatementsDirectly(sequelize: Sequelize): void {
   const direct = (sql: unknown, options?: QueryOptions): Promise<unknown> => {
     if (typeof sql !== "string" || !options || !plainSetting(sequelize))
       return viaSequelize(sql, options);
-    if (isTransactionControl(sql, options)) return runDirectly(sequelize, sql, options);
-    if (isPlainStatement(sql, options)) return runDirectly(sequelize, sql.trim(), options);
+    const text = sql.trim(); // as Sequelize sends it
+    if (isTransactionControl(text, options) || isPlainStatement(text, options))
+      return runDirectly(sequelize, text, options);
     return viaSequelize(sql, options);
   };
   (sequelize as unknown as { query: typeof direct }).query = direct;
@@ -79,7 +80,7 @@ function isPlainStatement(sql: string, options: QueryOptions): boolean {
   const type = options.type ?? QueryTypes.RAW;
   if (!DIRECT_TYPES.has(type)) return false;
   // Statements whose answer Sequelize shapes by their text (CALL, SHOW, an INSERT typed otherwise).
-  const head = sql.trimStart().slice(0, 12).toLowerCase();
+  const head = sql.slice(0, 12).toLowerCase();
   if (/^(call|show|describe)/.test(head)) return false;
   if (type !== QueryTypes.INSERT && head.startsWith("insert into")) return false;
   // A finished transaction: Sequelize's own error says so.
@@ -162,6 +163,13 @@ async function runDirectly(
 
 const ER_LOCK_DEADLOCK = 1213;
 
+/** The dialect's Query class, used here only to turn a driver error into Sequelize's. */
+type SequelizeQuery = new (
+  connection: unknown,
+  sequelize: Sequelize,
+  options: unknown,
+) => { sql: string; formatError(err: Error, stack: string | undefined): Error };
+
 /** The error Sequelize would have thrown, built only now that a statement failed. */
 async function asSequelizeError(
   sequelize: Sequelize,
@@ -178,20 +186,7 @@ async function asSequelizeError(
     (transaction as unknown as { finished: string }).finished = "rollback";
   }
   err.sql = sql;
-  const Query = (
-    sequelize as unknown as {
-      dialect: {
-        Query: new (
-          connection: unknown,
-          sequelize: Sequelize,
-          options: unknown,
-        ) => {
-          sql: string;
-          formatError(err: Error, stack: string | undefined): Error;
-        };
-      };
-    }
-  ).dialect.Query;
+  const { Query } = (sequelize as unknown as { dialect: { Query: SequelizeQuery } }).dialect;
   const query = new Query(connection, sequelize, { ...options, raw: true });
   query.sql = sql;
   return query.formatError(err, new Error().stack);
