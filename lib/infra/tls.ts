@@ -2,6 +2,7 @@ import fs from "node:fs";
 import { createSecureContext, type ConnectionOptions } from "node:tls";
 import type { RedisOptions } from "ioredis";
 import type { Config } from "../config";
+import { TlsSocketErrorGuard } from "./redis-tls-connector";
 
 /**
  * TLS of every connection the node serves or opens (ARCHITECTURE §8), built
@@ -87,6 +88,7 @@ export function redisConnectionOptions(config: Config, url: string): RedisOption
       config.redisTlsCaFile,
       config.redisTlsRejectUnauthorized,
     );
+    options.Connector = TlsSocketErrorGuard as unknown as RedisOptions["Connector"];
   }
   return options;
 }

@@ -2,7 +2,10 @@ import fs from "node:fs";
 import { ServiceBroker } from "moleculer";
 import { buildBrokerOptions } from "../../lib/broker";
 import { loadConfig } from "../../lib/config";
+import StandaloneConnector from "ioredis/built/connectors/StandaloneConnector";
 import { Infrastructure } from "../../lib/infra";
+import { TlsSocketErrorGuard } from "../../lib/infra/redis-tls-connector";
+import { redisConnectionOptions } from "../../lib/infra/tls";
 import { privateCaWithServerCertificate, pemDirectory } from "../helpers/certificates";
 import { binaryAvailable, PrivateServer, startTlsRedis } from "../helpers/private-servers";
 import { uniqueName } from "../helpers/servers";
@@ -126,6 +129,34 @@ if (binaryAvailable("redis-server"))
         await infra.close();
         warnings.mockRestore();
       }
+    });
+
+    it("never lets a second error of a TLS socket escape as an uncaught exception", async () => {
+      // ioredis listens with once(): a refused handshake can be followed by the
+      // server's alert, a second error. Node throws an error nobody listens to.
+      const { tls } = redisConnectionOptions(
+        loadConfig({ REDIS_URL: url, REDIS_TLS_CA_FILE: caFile }),
+        url,
+      );
+      const options = { host: "127.0.0.1", port: redis.port, tls };
+      const secondError = async (connector: StandaloneConnector) => {
+        const stream = await connector.connect(() => undefined);
+        stream.once("error", () => undefined); // the client's own once() listener
+        stream.emit("error", new Error("certificate refused"));
+        try {
+          stream.emit("error", new Error("tlsv1 alert decode error"));
+          return "kept";
+        } catch {
+          return "thrown";
+        } finally {
+          connector.disconnect();
+        }
+      };
+      expect(await secondError(new StandaloneConnector(options))).toBe("thrown");
+      expect(await secondError(new TlsSocketErrorGuard(options))).toBe("kept");
+      expect(redisConnectionOptions(loadConfig({ REDIS_URL: url }), url).Connector).toBe(
+        TlsSocketErrorGuard,
+      );
     });
 
     it("connects without the CA only when verification is switched off (development)", async () => {

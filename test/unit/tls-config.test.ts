@@ -2,6 +2,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { loadConfig } from "../../lib/config";
+import { TlsSocketErrorGuard } from "../../lib/infra/redis-tls-connector";
 import {
   httpsServerOptions,
   mysqlSslOptions,
@@ -164,7 +165,12 @@ describe("TLS configuration rules", () => {
       expect(transporterOptions(loadConfig({ TRANSPORTER: "tcp" }))).toBe("tcp");
       expect(transporterOptions(loadConfig({ TRANSPORTER: "rediss://bus:6380" }))).toEqual({
         type: "Redis",
-        options: { host: "bus", port: 6380, tls: { rejectUnauthorized: true } },
+        options: {
+          host: "bus",
+          port: 6380,
+          tls: { rejectUnauthorized: true },
+          Connector: TlsSocketErrorGuard,
+        },
       });
       expect(transporterOptions(loadConfig({ TRANSPORTER: "tls://bus:4222" }))).toEqual({
         type: "NATS",
