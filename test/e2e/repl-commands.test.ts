@@ -6,7 +6,7 @@ import { loadConfig } from "../../lib/config";
 import type { ProductSnapshot } from "../../lib/contracts/catalog";
 import { infrastructureOf } from "../../lib/infra";
 import { createEnvelope, headersFor } from "../../lib/messaging/envelope";
-import { OutboxStore } from "../../lib/messaging/outbox";
+import { OutboxStore, outboxRow } from "../../lib/messaging/outbox";
 import { EventTypes, Topics } from "../../lib/messaging/topics";
 import { clearCaches } from "../../lib/ops/caches.command";
 import { listDeadLetters, replayDeadLetter, showDeadLetter } from "../../lib/ops/dlq.command";
@@ -164,11 +164,11 @@ if (nats.length)
       });
       await db.transaction((tx) =>
         new OutboxStore(db).insert(tx, [
-          {
+          outboxRow(
             envelope,
-            topic: Topics.InventoryEvents,
-            headers: headersFor(envelope, { source: "inventory" }),
-          },
+            Topics.InventoryEvents,
+            headersFor(envelope, { source: "inventory" }),
+          ),
         ]),
       );
       const backlog = services(await outboxStatus(repl)).find((r) => r.service === "inventory");

@@ -75,6 +75,71 @@ describe("outbox relay", () => {
     await waitFor(async () => (await o.status()).unpublished === 0);
   });
 
+  /** The statements on the outbox after its rows were inserted, as run. */
+  function outboxStatements(): string[] {
+    const seen: string[] = [];
+    db.sequelize.addHook("afterQuery", (_options, query) => {
+      const sql = String((query as { sql?: string }).sql ?? "").replace(/\s+/g, " ");
+      if (sql.includes("outbox_events") && !sql.startsWith("INSERT")) seen.push(sql);
+    });
+    return seen;
+  }
+
+  /** A publish that waits until `open()`. */
+  function gated() {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    return { open, publish: (m: OutboxMessage) => gate.then(() => void published.push(m)) };
+  }
+
+  it("relays a transaction's rows from memory after commit, in two statements", async () => {
+    const o = outbox({ claimTtlMs: 60_000 });
+    const statements = outboxStatements();
+    await db.transaction((tx) =>
+      o.enqueueAll(tx, [message("o-1", 1), message("o-2", 2), message("o-1", 3)]),
+    );
+    await waitFor(() => statements.some((sql) => sql.includes("SET published_at")));
+    expect(ns()).toEqual([1, 2, 3]);
+    // Which rows the claim still holds and what else of their aggregates waits; then the mark.
+    expect(statements).toHaveLength(2);
+    expect(statements[0]).toMatch(/^SELECT .* WHERE claim_token IN .* UNION ALL /);
+    expect(statements[1]).toMatch(/^UPDATE outbox_events SET published_at = /);
+    expect((await o.status()).unpublished).toBe(0);
+  });
+
+  it("leaves a transaction's rows to the node that wrote them while its claim holds", async () => {
+    const slow = gated();
+    const writer = outbox({ claimTtlMs: 60_000, publish: slow.publish });
+    const other: OutboxMessage[] = [];
+    const sweeper = outbox({ publish: async (m) => void other.push(m) });
+    await db.transaction((tx) => writer.enqueueAll(tx, [message("o-1", 1), message("o-1", 2)]));
+    await sweeper.sweep(); // every unpublished row is stale to it (sweepAgeMs 0)
+    expect(other).toEqual([]);
+
+    slow.open();
+    await waitFor(async () => (await writer.status()).unpublished === 0);
+    await sweeper.sweep();
+    expect(ns()).toEqual([1, 2]);
+    expect(other).toEqual([]);
+  });
+
+  it("renews the claim of rows that waited long for a lane before publishing them", async () => {
+    const slow = gated();
+    const o = outbox({ claimTtlMs: 200, publish: slow.publish });
+    const statements = outboxStatements();
+    await db.transaction((tx) => o.enqueue(tx, message("o-1", 1)));
+    // Queued behind the first (same aggregate) until its publish is let through.
+    await db.transaction((tx) => o.enqueue(tx, message("o-1", 2)));
+    await sleep(150);
+    slow.open();
+    await waitFor(async () => (await o.status()).unpublished === 0);
+    expect(ns()).toEqual([1, 2]);
+    const renewals = statements.filter((sql) =>
+      /SET claimed_until = \d+, claim_token = '/.test(sql),
+    );
+    expect(renewals).toHaveLength(1);
+  });
+
   it("warns of a failed publish, but only informs of one while the node shuts down", async () => {
     const lines: { level: string; text: string }[] = [];
     const record = (level: string) => (text: unknown) => lines.push({ level, text: String(text) });
