@@ -19,6 +19,9 @@ import type { InventoryOutbox } from "./inventory-events";
  *  - a change committed on another inventory node is seen once the entry is
  *    older than what the reader accepts (`maxAgeMs`).
  */
+/** Products read again in one background query at most (an IN list). */
+const REFRESH_BATCH = 500;
+
 export class LevelMemo {
   private readonly entries = new Map<string, { level: StockLevel; at: number }>();
   /**
@@ -27,16 +30,26 @@ export class LevelMemo {
    * whether its product was forgotten meanwhile (then it keeps nothing).
    */
   private readonly loading = new Map<string, Promise<StockLevel>>();
+  /** Products to read again in the background, in one query when the timer fires. */
+  private readonly refreshes = new Set<string>();
+  private refreshLoad?: (ids: string[]) => Promise<StockLevel[]>;
+  private refreshTimer?: NodeJS.Timeout;
 
+  /**
+   * @param refreshDelayMs how long background reads gather before their one
+   *   query: a cart of five lines asks for five levels, and a query per
+   *   request for whatever of them had aged was a query every few requests.
+   */
   constructor(
     private readonly maxEntries = 50_000,
     private readonly now: () => number = Date.now,
+    private readonly refreshDelayMs = 20,
   ) {}
 
   /**
    * Levels of `ids` no older than `maxAgeMs`, loading the rest with `load`
    * (in the order asked). One past half that age is answered and read again
-   * in the background; a failure there is left to the next reader's query.
+   * in the background (refreshSoon).
    */
   async levels(
     ids: readonly string[],
@@ -59,11 +72,33 @@ export class LevelMemo {
     }
     // Read again, without waiting, what is past half its age: a product read often never
     // expires, so its readers never wait on the database (a miss waited 30–40 ms under load).
-    if (ageing.length) this.load(ageing, now, load, new Map()).catch(() => undefined);
+    if (ageing.length) this.refreshSoon(ageing, load);
     if (missing.length) await this.load(missing, now, load, found);
     await Promise.all(joined);
     // Copies: a caller in this process must not be able to change what the next one reads.
     return ids.map((id) => ({ ...found.get(id)! }));
+  }
+
+  /**
+   * Queues `ids` for one background query with the others queued within
+   * refreshDelayMs (read with the loader of the last reader that queued one:
+   * the readers of one memo load the same way).
+   */
+  private refreshSoon(ids: string[], load: (ids: string[]) => Promise<StockLevel[]>): void {
+    for (const id of ids) this.refreshes.add(id);
+    this.refreshLoad = load;
+    this.refreshTimer ??= setTimeout(() => {
+      this.refreshTimer = undefined;
+      const queued = [...this.refreshes].filter((id) => !this.loading.has(id));
+      const loader = this.refreshLoad!;
+      this.refreshes.clear();
+      // A failure is left to the next reader's query.
+      for (let i = 0; i < queued.length; i += REFRESH_BATCH)
+        this.load(queued.slice(i, i + REFRESH_BATCH), this.now(), loader, new Map()).catch(
+          () => undefined,
+        );
+    }, this.refreshDelayMs);
+    this.refreshTimer.unref();
   }
 
   private async load(

@@ -1,5 +1,6 @@
 import type { StockLevel } from "../../../lib/contracts/catalog";
 import { LevelMemo } from "../../../services/inventory/level-memo";
+import { sleep } from "../../helpers/wait";
 
 /**
  * Recent stock levels for the cart's reads: served while young enough for
@@ -31,6 +32,12 @@ class Shelf {
   }
 }
 
+/** Lets the memo's background reads (queued with no delay) start and finish. */
+async function backgroundReads(): Promise<void> {
+  await sleep(0);
+  await new Promise((resolve) => setImmediate(resolve));
+}
+
 describe("LevelMemo", () => {
   let clock: number;
   let memo: LevelMemo;
@@ -38,7 +45,7 @@ describe("LevelMemo", () => {
 
   beforeEach(() => {
     clock = 1_000_000;
-    memo = new LevelMemo(3, () => clock);
+    memo = new LevelMemo(3, () => clock, 0);
     shelf = new Shelf();
     shelf.stock.set("a", 5).set("b", 7);
   });
@@ -67,15 +74,29 @@ describe("LevelMemo", () => {
 
     clock += 200; // 600 ms old: answered as it is, and read again
     expect(await memo.levels(["a", "b"], 1000, shelf.load)).toEqual([level("a", 5), level("b", 7)]);
+    await backgroundReads();
     expect(shelf.loads).toEqual([
       ["a", "b"],
       ["a", "b"],
     ]);
-    await new Promise((resolve) => setImmediate(resolve));
 
     clock += 450; // 1,050 ms after the first read, 450 after the refresh: no query, the new level
     expect(await memo.levels(["a"], 1000, shelf.load)).toEqual([level("a", 2)]);
     expect(shelf.loads).toHaveLength(2);
+  });
+
+  it("reads again the levels many readers found ageing in one query", async () => {
+    memo = new LevelMemo(10, () => clock, 20);
+    shelf.stock.set("c", 1).set("d", 2);
+    await memo.levels(["a", "b"], 1000, shelf.load);
+    await memo.levels(["c", "d"], 1000, shelf.load);
+    clock += 600;
+    // Carts of a line or two, each asking for what it holds, all past half their age.
+    for (const ids of [["a"], ["b", "c"], ["a", "d"], ["c"]])
+      expect(await memo.levels(ids, 1000, shelf.load)).toHaveLength(ids.length);
+    expect(shelf.loads).toHaveLength(2);
+    await sleep(40);
+    expect(shelf.loads.slice(2)).toEqual([["a", "b", "c", "d"]]);
   });
 
   it("forgets a product whose change committed, and only that product", async () => {
