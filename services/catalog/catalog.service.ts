@@ -13,6 +13,7 @@ import { CategoryTree } from "./domain/category-tree";
 import { CategoryRefresher } from "./category-refresher";
 import { CategoryUseCases } from "./category.use-cases";
 import { parseStockLevel, ProductUseCases } from "./product.use-cases";
+import { SnapshotCache } from "./snapshot-cache";
 import type { CatalogDependencies } from "./use-case-support";
 import * as P from "./catalog.params";
 
@@ -34,6 +35,7 @@ interface CatalogLocals extends DatabaseThis {
   invalidation: Coalesced;
   availabilityInvalidation: Throttled;
   categoryTree: CategoryTreeMemo;
+  snapshotCache: SnapshotCache;
 }
 
 interface CatalogMethods {
@@ -197,10 +199,11 @@ const CatalogService: ServiceSchema<ServiceSettingSchema, CatalogMethods, Catalo
     getMany: {
       visibility: "public",
       // Carts price every read with this; cleaned with the rest on every change.
+      // A list not seen yet is put together from products cached one by one.
       cache: { keys: ["ids"], ttl: CACHE_TTL_SEC },
       params: P.getManyParams,
       handler(ctx: Ctx<P.GetManyParams>) {
-        return this.products.snapshots(ctx.params.ids);
+        return this.snapshotCache.snapshots(ctx.params.ids, (ids) => this.products.snapshots(ids));
       },
     },
 
@@ -283,6 +286,7 @@ const CatalogService: ServiceSchema<ServiceSettingSchema, CatalogMethods, Catalo
     };
     this.refresher = new CategoryRefresher(deps, this.logger);
     this.products = new ProductUseCases(deps);
+    this.snapshotCache = new SnapshotCache(this.broker.cacher, this.name, CACHE_TTL_SEC);
     this.categories = new CategoryUseCases(deps, this.refresher);
     this.refresher.start();
   },
