@@ -42,15 +42,18 @@ export class SnapshotCache {
       ),
     );
     const found = new Map<string, ProductSnapshot>();
-    wanted.forEach((id, i) => cached[i] && found.set(id, cached[i]));
+    for (const [i, id] of wanted.entries()) {
+      const entry = cached[i];
+      if (entry) found.set(id, entry);
+    }
     const missing = wanted.filter((id) => !found.has(id));
     if (missing.length) {
       const loaded = await load(missing);
+      for (const snapshot of loaded) found.set(snapshot.id, snapshot);
       await Promise.all(
-        loaded.map((snapshot) => {
-          found.set(snapshot.id, snapshot);
-          return cacher.set(this.key(snapshot.id), snapshot, this.ttlSec).catch(() => undefined);
-        }),
+        loaded.map((snapshot) =>
+          cacher.set(this.key(snapshot.id), snapshot, this.ttlSec).catch(() => undefined),
+        ),
       );
     }
     return wanted.flatMap((id) => found.get(id) ?? []);

@@ -4,6 +4,9 @@ import { EventTypes } from "../../lib/messaging/topics";
 import type { OutboxMessageInput } from "../../lib/messaging/outbox";
 import type { InventoryOutbox } from "./inventory-events";
 
+/** Products read again in one background query at most (an IN list). */
+const REFRESH_BATCH = 500;
+
 /**
  * Recent stock levels, for readers that accept a level a little old: a cart
  * shows "3 left" on every view and add, and a query per line per request
@@ -19,9 +22,6 @@ import type { InventoryOutbox } from "./inventory-events";
  *  - a change committed on another inventory node is seen once the entry is
  *    older than what the reader accepts (`maxAgeMs`).
  */
-/** Products read again in one background query at most (an IN list). */
-const REFRESH_BATCH = 500;
-
 export class LevelMemo {
   private readonly entries = new Map<string, { level: StockLevel; at: number }>();
   /**
