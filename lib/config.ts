@@ -314,7 +314,7 @@ export const CONFIG_KEYS = {
   ),
   outboxSweepAgeMs: key(
     "OUTBOX_SWEEP_AGE_MS",
-    "Age after which an unpublished outbox row is republished by the sweeper.",
+    "Age after which an unpublished outbox row is republished by the sweeper; also how long a node's relay holds the rows it writes or claims.",
     int,
     3000,
   ),
