@@ -197,7 +197,6 @@ interface Claim {
 interface HeldWrite {
   claim: Claim;
   rows: NewRow[];
-  aggregates: Set<string>;
 }
 
 /** What became of a claim's rows; those in none of the lists stay claimed (a "crash"). */
@@ -554,11 +553,7 @@ export class Outbox {
     // A stopped relay would not publish them: left unclaimed, the sweepers take them.
     const write = this.stopped ? undefined : this.heldWriteOf(tx);
     await this.store.insert(tx, rows, write?.claim);
-    if (write)
-      for (const row of rows) {
-        write.rows.push(row);
-        write.aggregates.add(row.aggregate_id);
-      }
+    write?.rows.push(...rows);
     return rows.map((r) => r.message_id);
   }
 
@@ -605,7 +600,7 @@ export class Outbox {
     let write = this.written.get(tx);
     if (!write) {
       const claim = { token: randomUUID(), until: Date.now() + this.claimTtlMs() };
-      const held: HeldWrite = { claim, rows: [], aggregates: new Set() };
+      const held: HeldWrite = { claim, rows: [] };
       this.written.set(tx, (write = held));
       // Not awaited: commit must not wait for consumers (the in-process adapter
       // delivers inside publish), and the relay needs the connection tx holds.
@@ -654,7 +649,8 @@ export class Outbox {
     while (!this.stopped) {
       const writes = this.takeCommitted();
       if (writes.length) {
-        await this.holding(aggregatesOf(writes), (ids) => this.relayWrites(writes, ids));
+        const aggregates = aggregatesOf(writes.flatMap((w) => w.rows));
+        await this.holding(aggregates, (ids) => this.relayWrites(writes, ids));
         continue;
       }
       const taken = this.takeKicked();
@@ -687,8 +683,9 @@ export class Outbox {
     let rows = 0;
     for (let i = 0; i < this.committed.length && rows < BATCH;) {
       const write = this.committed[i];
-      const free = [...write.aggregates].every((id) => !busy.has(id));
-      for (const id of write.aggregates) busy.add(id);
+      const aggregates = aggregatesOf(write.rows);
+      const free = aggregates.every((id) => !busy.has(id));
+      for (const id of aggregates) busy.add(id);
       if (!free) {
         i++;
         continue;
@@ -751,8 +748,11 @@ export class Outbox {
     const token = randomUUID();
     const { rows: held, claimedUntil } = await this.store.claim(ids, token, this.claimTtlMs());
     if (!held.length) return;
-    const aggregates = [...new Set(held.map((r) => r.aggregate_id))];
-    const unheld = await this.store.firstUnheld(aggregates, token, held[held.length - 1].id);
+    const unheld = await this.store.firstUnheld(
+      aggregatesOf(held),
+      token,
+      held[held.length - 1].id,
+    );
     await this.publishHeld(held, unheld, [token], claimedUntil);
   }
 
@@ -874,8 +874,9 @@ export class Outbox {
   }
 }
 
-function aggregatesOf(writes: HeldWrite[]): string[] {
-  return [...new Set(writes.flatMap((w) => [...w.aggregates]))];
+/** The distinct aggregates of `rows`, in order of first appearance. */
+function aggregatesOf(rows: readonly { aggregate_id: string }[]): string[] {
+  return [...new Set(rows.map((r) => r.aggregate_id))];
 }
 
 function errorText(error: unknown): string {
