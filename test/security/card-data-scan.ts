@@ -18,12 +18,14 @@ import type { StorageLocations } from "./platform";
  * as ids and hashes are — that starts like a card of a major network (Visa,
  * Mastercard, Amex, Discover, Diners, JCB, UnionPay) and passes the Luhn
  * check. UUIDs are set aside first: their digit groups can line up into such
- * a run. The network prefix keeps millisecond timestamps (13 digits starting
- * with 1) from counting. In the raw SQLite files a run must also stand
- * where a text or JSON value would (DIGIT_RUN_IN_RAW_PAGE): the bytes around
- * it there are other columns and overwritten cells. A security code is a
- * field named like one (cvv, cvc, securityCode) holding 3 or 4 digits, in
- * JSON or `key=value` form.
+ * a run (a v4 UUID's third group starts with 4, as a Visa number does), and
+ * so can those of a UUID cut short with "..." to fit a column, as Moleculer's
+ * console trace exporter cuts a span's name. The network prefix keeps
+ * millisecond timestamps (13 digits starting with 1) from counting. In the
+ * raw SQLite files a run must also stand where a text or JSON value would
+ * (DIGIT_RUN_IN_RAW_PAGE): the bytes around it there are other columns and
+ * overwritten cells. A security code is a field named like one (cvv, cvc,
+ * securityCode) holding 3 or 4 digits, in JSON or `key=value` form.
  */
 export interface CardDataHit {
   /** Where: `mysql:<db>.<table>`, `sqlite:<file>.<table>`, `redis:<key>`, `file:<path>`, `logs`. */
@@ -32,7 +34,8 @@ export interface CardDataHit {
   found: string;
 }
 
-const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+const UUID =
+  /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-(?:[0-9a-f]{12}|[0-9a-f]{0,11}\.{3})/gi;
 const DIGIT_RUN = /(?<![0-9A-Za-z])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z])/g;
 /**
  * In a raw database page a value's neighbours are other columns' bytes and

@@ -238,3 +238,20 @@ describe("the scan of raw database pages", () => {
     expect(findCardDataInText(remnant)).toEqual(["400005******5556"]);
   });
 });
+
+describe("the scan of log lines", () => {
+  // A v4 UUID whose digit groups line up into a Luhn-valid number that starts like a Visa card.
+  const id = "0b1c2d3e-ab12-4135-9634-52317018cafe";
+
+  it("sets aside a UUID, whole or cut short by the console trace exporter", () => {
+    expect(findCardDataInText(`GET /api/v1/orders/${id} 12ms`)).toEqual([]);
+    // The exporter fits a span's name to its column and marks the cut with "...".
+    const caption = `GET /api/v1/orders/${id.slice(0, 32)}...`;
+    expect(findCardDataInText(`│ ${caption} 12ms [....■■■■■■.....] │`)).toEqual([]);
+  });
+
+  it("still finds the same digits standing on their own, cut short or not", () => {
+    expect(findCardDataInText("paid with 4135-9634-52317018 today")).toEqual(["413596******7018"]);
+    expect(findCardDataInText("paid with 4135963452317018...")).toEqual(["413596******7018"]);
+  });
+});
