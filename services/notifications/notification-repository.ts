@@ -69,7 +69,7 @@ export class NotificationRepository {
   constructor(private readonly sequelize: Sequelize) {}
 
   /** False when a notification with this id exists (the same cause was handled before). */
-  async insertIfAbsent(tx: Transaction, n: NewNotification, now: number): Promise<boolean> {
+  async insertIfAbsent(n: NewNotification, now: number, tx?: Transaction): Promise<boolean> {
     try {
       await this.sequelize.query(
         `INSERT INTO notifications (id, user_id, channel, template, recipient, subject, data, status,

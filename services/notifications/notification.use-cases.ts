@@ -28,7 +28,9 @@ import type { TemplateRenderer } from "./templates";
  * Exactly once, step by step:
  *  1. In one transaction: the message id goes into the inbox, and each
  *     notification is inserted unless its id exists. A redelivered message
- *     changes nothing here.
+ *     changes nothing here. A message that causes one notification (most
+ *     do) needs neither: that notification's id is derived from the
+ *     message's, so its INSERT alone records the message, in one statement.
  *  2. After commit, every notification of the message still `queued` is
  *     added to the queue with its id as job id: adding it again while the
  *     job exists is a no-op. If adding fails (Redis away) the handler throws
@@ -78,20 +80,34 @@ export class NotificationUseCases {
     // Rendered before anything is stored: a template the data does not fit is refused whole.
     const rows = planned.map((n) => this.toRow(n));
     const now = this.clock();
-    const { firstDelivery, allNew } = await this.deps.database.transaction(async (tx) => {
-      if (!(await processOnce(tx, consumer, envelope.id)))
-        return { firstDelivery: false, allNew: false };
-      let inserted = 0;
-      for (const row of rows)
-        if (await this.deps.repository.insertIfAbsent(tx, row, now)) inserted++;
-      return { firstDelivery: true, allNew: inserted === rows.length };
-    });
+    const { firstDelivery, allNew } = await this.record(consumer, envelope.id, rows, now);
     // Rows this call created are queued and nobody has their ids yet: no need to read them back.
     const ids = planned.map((n) => n.id);
     const waiting = allNew ? new Set(ids) : await this.deps.repository.queuedAmong(ids);
     const toQueue = planned.filter((n) => waiting.has(n.id));
     for (const n of toQueue) await this.enqueue(n.id, n.secrets);
     return { firstDelivery, queued: toQueue.length };
+  }
+
+  /** Stores a message's notifications unless it was handled before. */
+  private async record(
+    consumer: string,
+    messageId: string,
+    rows: NewNotification[],
+    now: number,
+  ): Promise<{ firstDelivery: boolean; allNew: boolean }> {
+    const { repository } = this.deps;
+    if (rows.length === 1) {
+      const inserted = await repository.insertIfAbsent(rows[0], now);
+      return { firstDelivery: inserted, allNew: inserted };
+    }
+    return this.deps.database.transaction(async (tx) => {
+      if (!(await processOnce(tx, consumer, messageId)))
+        return { firstDelivery: false, allNew: false };
+      let inserted = 0;
+      for (const row of rows) if (await repository.insertIfAbsent(row, now, tx)) inserted++;
+      return { firstDelivery: true, allNew: inserted === rows.length };
+    });
   }
 
   /** The delivery log, newest first. */

@@ -92,22 +92,19 @@ describe.each(stores)("notifications left unqueued by a crash (%s)", (store) => 
       .db;
     const id = randomUUID();
     const longAgo = Date.now() - 60_000;
-    await db.transaction((tx) =>
-      new NotificationRepository(db.sequelize).insertIfAbsent(
-        tx,
-        {
-          id,
-          userId: null,
-          channel: "email",
-          template,
-          recipient: to,
-          subject: "Recorded before the crash",
-          data: data as Record<string, unknown>,
-          causeMessageId: randomUUID(),
-          eventType: "Test",
-        },
-        longAgo,
-      ),
+    await new NotificationRepository(db.sequelize).insertIfAbsent(
+      {
+        id,
+        userId: null,
+        channel: "email",
+        template,
+        recipient: to,
+        subject: "Recorded before the crash",
+        data: data as Record<string, unknown>,
+        causeMessageId: randomUUID(),
+        eventType: "Test",
+      },
+      longAgo,
     );
     return id;
   }
