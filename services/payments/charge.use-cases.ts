@@ -23,10 +23,12 @@ import type { Clock, PaymentsLog, Transactional } from "./use-case-support";
 /**
  * ProcessPayment: charge an order once.
  *
- *  1. One transaction creates the order's payment (PENDING) unless it has
- *     one — the unique order id is the guard, so a redelivered command finds
- *     it. Cash on delivery is settled right there (AWAITING_COLLECTION), and
- *     a method that can never be charged (card data, no token) is FAILED.
+ *  1. The order's payment (PENDING) is created unless it has one — the
+ *     unique order id is the guard, so a redelivered command finds it. A
+ *     payment to charge is one INSERT; cash on delivery, settled right there
+ *     (AWAITING_COLLECTION), and a method that can never be charged (card
+ *     data, no token: FAILED) are created in one transaction with their
+ *     event.
  *  2. The provider is called outside any transaction, with the payment id as
  *     idempotency key. Only a payment whose charge outcome is still unknown
  *     is (re)sent, always with that same key.
@@ -92,11 +94,16 @@ export class ChargeUseCases {
     origin?: MessageOrigin,
   ): Promise<{ payment: PaymentRecord; created: boolean }> {
     const { repository, outbox } = this.deps;
+    const payment = newPayment(command, this.now());
+    if (payment.status === "PENDING") {
+      // No event goes with it, so no transaction: a redelivery's INSERT meets the committed row.
+      if (await repository.insertPayment(payment)) return { payment, created: true };
+      return { payment: (await repository.findByOrderId(command.orderId))!, created: false };
+    }
     return this.deps.database.transaction(async (tx) => {
       const existing = await repository.findByOrderId(command.orderId, tx);
       if (existing) return { payment: existing, created: false };
-      const payment = newPayment(command, this.now());
-      if (!(await repository.insertPayment(tx, payment)))
+      if (!(await repository.insertPayment(payment, tx)))
         return {
           payment: (await repository.findByOrderId(command.orderId, tx, true))!,
           created: false,

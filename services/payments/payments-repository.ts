@@ -82,7 +82,7 @@ export class PaymentsRepository {
   // ---- payments
 
   /** Inserts the payment; false when the order already has one (the unique order id). */
-  async insertPayment(tx: Transaction, p: PaymentRecord): Promise<boolean> {
+  async insertPayment(p: PaymentRecord, tx?: Transaction): Promise<boolean> {
     try {
       await this.run(
         tx,
@@ -430,7 +430,7 @@ export class PaymentsRepository {
   }
 
   private async run(
-    tx: Transaction,
+    tx: Transaction | undefined,
     sql: string,
     replacements: unknown[],
     type: QueryTypes,
