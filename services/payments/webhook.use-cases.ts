@@ -24,7 +24,10 @@ import type { Clock, PaymentsLog, Transactional } from "./use-case-support";
  * gets its 200 at once.
  *
  * process (the queue's worker): each event is applied once — its id is
- * recorded in the inbox in the transaction that applies it. The event's
+ * recorded in the inbox in the transaction that applies it. Most events
+ * report what the answer to our own charge request already recorded; one
+ * read without a transaction sees that they can change nothing (see
+ * unchangedBy) and they are let go without one. The event's
  * charge snapshot says where the payment should be; the state machine moves
  * it there if that is ahead of where it is (a refund reported before the
  * success applies both, in order) and ignores it otherwise (a stale or
@@ -119,11 +122,13 @@ export class WebhookUseCases {
   async process(job: WebhookJob): Promise<WebhookOutcome> {
     const { event } = job;
     const charge = event.charge;
-    const outcome = await this.deps.database.transaction(async (tx): Promise<WebhookOutcome> => {
-      if (!(await processOnce(tx, WEBHOOKS_CONSUMER, event.id))) return { kind: "duplicate" };
-      if (!charge) return { kind: "ignored" };
-      return this.apply(tx, event, charge);
-    });
+    const outcome =
+      (charge && (await this.unchangedBy(charge))) ??
+      (await this.deps.database.transaction(async (tx): Promise<WebhookOutcome> => {
+        if (!(await processOnce(tx, WEBHOOKS_CONSUMER, event.id))) return { kind: "duplicate" };
+        if (!charge) return { kind: "ignored" };
+        return this.apply(tx, event, charge);
+      }));
     if (outcome.kind === "stale")
       this.deps.log.info(
         `Webhook ${event.id} (${event.type}) is stale for payment ${outcome.payment.id} (${outcome.payment.status}); ignored`,
@@ -131,6 +136,26 @@ export class WebhookUseCases {
     if (outcome.kind === "changed" && outcome.payment.status === "SUCCEEDED")
       await this.deps.refundIfRequested(outcome.payment);
     return outcome;
+  }
+
+  /**
+   * The outcome of a report that can change nothing whenever it is applied,
+   * or null when it may change something. That holds for a payment settled
+   * with another charge (its charge id, once set, never changes) and for one
+   * already at or past the reported status with this charge (statuses only
+   * move forward: what is behind stays behind). So an unlocked read is
+   * enough, and a redelivery is as harmless as the first delivery.
+   */
+  private async unchangedBy(charge: ProviderCharge): Promise<WebhookOutcome | null> {
+    if (!charge.orderId) return null;
+    const payment = await this.deps.repository.findByOrderId(charge.orderId);
+    if (!payment?.providerChargeId) return null;
+    if (payment.providerChargeId !== charge.id) return { kind: "stale", payment };
+    const target = statusOfCharge(charge);
+    if (target === null) return null;
+    const steps = pathTo(payment.status, target);
+    if (steps === null) return { kind: "stale", payment };
+    return steps.length ? null : { kind: "repeat", payment };
   }
 
   private async apply(
