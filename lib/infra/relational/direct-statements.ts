@@ -10,24 +10,27 @@ const { injectReplacements } = require("sequelize/lib/utils/sql") as {
 };
 
 /**
- * Raw statements on MySQL straight to mysql2, on the connection Sequelize would
- * have used, with the answer Sequelize would have given.
+ * Raw statements straight to the driver (mysql2 or sqlite3), on the connection
+ * Sequelize would have used, with the answer Sequelize would have given.
  *
  * Every repository writes its SQL by hand and runs it with
  * `sequelize.query(sql, { replacements, type, transaction })`. For such a
  * statement Sequelize's own work is bookkeeping: option merging, a retry
  * wrapper, query hooks, a Query object, a stack trace captured in advance in
- * case the statement fails, a copy of every row. On MariaDB that was about a
- * fifth of the node's CPU during checkout (decision 18). This keeps what
- * matters — Sequelize's replacement escaping, its connection pool and
+ * case the statement fails, a copy of every row (and on SQLite a `PRAGMA
+ * table_info` before a SELECT that names a table in backticks). On MariaDB
+ * that was about a fifth of the node's CPU during checkout (decision 18). This
+ * keeps what matters — Sequelize's replacement escaping, its connections and
  * transactions, its error classes (built only when a statement fails), the
- * roll-back of a deadlock victim's transaction — and answers the plain cases
- * itself, the START TRANSACTION and COMMIT of every transaction included
- * (and logs them as Sequelize would when a logger is set). Anything else
- * (models, bind parameters, benchmark timing, hooks, CLS, other query types)
- * still goes through `sequelize.query` unchanged.
+ * roll-back of a deadlock victim's transaction, the retry of SQLite's
+ * SQLITE_BUSY — and answers the plain cases itself, the statements that begin
+ * and end every transaction included (and logs them as Sequelize would when a
+ * logger is set). Anything else (models, bind parameters, benchmark timing,
+ * hooks, CLS, other query types) still goes through `sequelize.query`
+ * unchanged.
  */
 export function runRawStatementsDirectly(sequelize: Sequelize): void {
+  const driver = sequelize.getDialect() === "sqlite" ? sqlite : mysql;
   const viaSequelize = sequelize.query.bind(sequelize) as (
     sql: unknown,
     options?: QueryOptions,
@@ -36,8 +39,11 @@ export function runRawStatementsDirectly(sequelize: Sequelize): void {
     if (typeof sql !== "string" || !options || !plainSetting(sequelize))
       return viaSequelize(sql, options);
     const text = sql.trim(); // as Sequelize sends it
-    if (isTransactionControl(text, options) || isPlainStatement(text, options))
-      return runDirectly(sequelize, text, options);
+    if (isTransactionControl(driver, text, options) || isPlainStatement(driver, text, options))
+      return runDirectly(sequelize, driver, text, options).catch((err: unknown) =>
+        // SQLite's busy answer: Sequelize's own retry takes it from here.
+        driver.retriedBySequelize(err) ? viaSequelize(sql, options) : Promise.reject(err),
+      );
     return viaSequelize(sql, options);
   };
   (sequelize as unknown as { query: typeof direct }).query = direct;
@@ -68,31 +74,20 @@ function plainSetting(sequelize: Sequelize): boolean {
 
 /** The option keys of a plain raw statement; anything else needs Sequelize. */
 const STATEMENT_OPTIONS = new Set(["replacements", "type", "transaction"]);
-const DIRECT_TYPES = new Set<string>([
-  QueryTypes.SELECT,
-  QueryTypes.INSERT,
-  QueryTypes.UPDATE,
-  QueryTypes.RAW,
-]);
 
-function isPlainStatement(sql: string, options: QueryOptions): boolean {
+function isPlainStatement(driver: Driver, sql: string, options: QueryOptions): boolean {
   for (const key in options) if (!STATEMENT_OPTIONS.has(key)) return false;
   const type = options.type ?? QueryTypes.RAW;
-  if (!DIRECT_TYPES.has(type)) return false;
+  if (!driver.directTypes.has(type)) return false;
   // Statements whose answer Sequelize shapes by their text (CALL, SHOW, an INSERT typed otherwise).
   const head = sql.slice(0, 12).toLowerCase();
-  if (/^(call|show|describe)/.test(head)) return false;
+  if (/^(call|show|describe|pragma|-- )/.test(head)) return false;
   if (type !== QueryTypes.INSERT && head.startsWith("insert into")) return false;
   // A finished transaction: Sequelize's own error says so.
   return !(options.transaction as { finished?: string } | undefined)?.finished;
 }
 
-/**
- * What Sequelize's Transaction sends to begin and end a default transaction
- * (MySQL's query generator; an isolation level or READ ONLY reads otherwise and
- * goes through Sequelize), with the transaction's options spread in.
- */
-const TRANSACTION_CONTROL = new Set(["START TRANSACTION;", "COMMIT;", "ROLLBACK;"]);
+/** The options Sequelize's Transaction passes with the statements that begin and end it. */
 const TRANSACTION_OPTIONS = new Set([
   "type",
   "isolationLevel",
@@ -102,20 +97,27 @@ const TRANSACTION_OPTIONS = new Set([
   "completesTransaction",
 ]);
 
-function isTransactionControl(sql: string, options: QueryOptions): boolean {
-  if (!TRANSACTION_CONTROL.has(sql) || !options.transaction) return false;
+/** A default transaction's begin, commit or rollback (an isolation level or READ ONLY goes through Sequelize). */
+function isTransactionControl(driver: Driver, sql: string, options: QueryOptions): boolean {
+  if (!driver.transactionControl.has(sql) || !options.transaction) return false;
   for (const key in options) if (!TRANSACTION_OPTIONS.has(key)) return false;
   return !options.isolationLevel && !options.readOnly;
 }
 
-interface MysqlConnection {
-  uuid?: string;
-  query(sql: string, callback: (err: MysqlError | null, result: unknown) => void): unknown;
+/** What differs between the dialects: which statements go direct, and how the driver runs one. */
+interface Driver {
+  /** Statement types answered here. */
+  directTypes: Set<string>;
+  /** What Sequelize's Transaction sends to begin and end a default transaction. */
+  transactionControl: Set<string>;
+  /** Runs `sql` on `connection`; the answer has the shape Sequelize's Query gives for `type`. */
+  run(connection: unknown, sql: string, type: string): Promise<unknown>;
+  /** Sequelize's query would retry this error (only its path knows how). */
+  retriedBySequelize(err: unknown): boolean;
 }
 
-interface MysqlError extends Error {
-  errno?: number;
-  sql?: string;
+interface MysqlConnection {
+  query(sql: string, callback: (err: Error | null, result: unknown) => void): unknown;
 }
 
 interface ResultHeader {
@@ -123,8 +125,96 @@ interface ResultHeader {
   affectedRows?: number;
 }
 
+/**
+ * mysql2. The answers are the shapes of Sequelize's MySQL Query#formatResults
+ * for these types; a transaction's own statements carry its type and are
+ * answered with nothing.
+ */
+const mysql: Driver = {
+  directTypes: new Set([QueryTypes.SELECT, QueryTypes.INSERT, QueryTypes.UPDATE, QueryTypes.RAW]),
+  transactionControl: new Set(["START TRANSACTION;", "COMMIT;", "ROLLBACK;"]),
+  async run(connection, sql, type) {
+    const data = await new Promise((resolve, reject) =>
+      (connection as MysqlConnection).query(sql, (err, result) =>
+        err ? reject(err) : resolve(result),
+      ),
+    );
+    if (type === QueryTypes.SELECT) return data;
+    const header = data as ResultHeader;
+    if (type === QueryTypes.INSERT) return [header.insertId, header.affectedRows];
+    if (type === QueryTypes.UPDATE) return [undefined, header.affectedRows];
+    if (type === QueryTypes.RAW) return [data, data];
+    return undefined;
+  },
+  retriedBySequelize: () => false,
+};
+
+/** The statement sqlite3 hands its callback as `this`. */
+interface SqliteStatement {
+  lastID: number;
+  changes: number;
+}
+
+type SqliteCallback = (this: SqliteStatement, err: Error | null, rows?: unknown[]) => void;
+
+interface SqliteConnection {
+  serialize(callback: () => void): void;
+  all(sql: string, params: unknown[], callback: SqliteCallback): unknown;
+  run(sql: string, params: unknown[], callback: SqliteCallback): unknown;
+}
+
+/**
+ * sqlite3, as Sequelize's SQLite Query#run drives it: `run` for an INSERT or
+ * UPDATE (its statement says the row id and the changes), `all` for the
+ * rest, inside `serialize`. Its rows are plain objects already (Sequelize
+ * copies them once more), but made in the process's main realm: see ownRealm. An untyped statement is not answered here: that
+ * Query picks its method and shape by the statement's text.
+ */
+const sqlite: Driver = {
+  directTypes: new Set([QueryTypes.SELECT, QueryTypes.INSERT, QueryTypes.UPDATE]),
+  transactionControl: new Set([
+    "BEGIN DEFERRED TRANSACTION;",
+    "BEGIN IMMEDIATE TRANSACTION;",
+    "BEGIN EXCLUSIVE TRANSACTION;",
+    "COMMIT;",
+    "ROLLBACK;",
+  ]),
+  run(connection, sql, type) {
+    const db = connection as SqliteConnection;
+    const writes = type === QueryTypes.INSERT || type === QueryTypes.UPDATE;
+    return new Promise((resolve, reject) =>
+      db.serialize(() => {
+        const done: SqliteCallback = function (err, rows) {
+          if (err) return reject(err);
+          if (type === QueryTypes.SELECT) return resolve(ownRealm(rows!));
+          if (type === QueryTypes.INSERT) return resolve([this.lastID, this.changes]);
+          if (type === QueryTypes.UPDATE) return resolve([undefined, this.changes]);
+          resolve(undefined);
+        };
+        if (writes) db.run(sql, [], done);
+        else db.all(sql, [], done);
+      }),
+    );
+  },
+  retriedBySequelize: (err) =>
+    (err as { parent?: { code?: string } }).parent?.code === "SQLITE_BUSY" ||
+    (err as { code?: string }).code === "SQLITE_BUSY",
+};
+
+/**
+ * The rows as objects of this code's realm. sqlite3 builds them in the main
+ * one, which is this realm in a node; a test runner that loads modules in a
+ * realm of their own (Jest) would otherwise see rows that fail plain-data
+ * checks (lib/immutable.ts) that the node's rows pass.
+ */
+function ownRealm(rows: unknown[]): unknown[] {
+  if (!rows.length || Object.getPrototypeOf(rows[0]) === Object.prototype) return rows;
+  return rows.map((row) => ({ ...(row as object) }));
+}
+
 async function runDirectly(
   sequelize: Sequelize,
+  driver: Driver,
   template: string,
   options: QueryOptions,
 ): Promise<unknown> {
@@ -132,33 +222,28 @@ async function runDirectly(
   const { dialect } = sequelize as unknown as { dialect: unknown };
   const sql = replacements ? injectReplacements(template, dialect, replacements) : template;
   const manager = sequelize.connectionManager as unknown as {
-    getConnection(options: QueryOptions): Promise<MysqlConnection>;
-    releaseConnection(connection: MysqlConnection): void;
+    getConnection(options: QueryOptions): Promise<{ uuid?: string }>;
+    releaseConnection(connection: { uuid?: string }): void;
   };
   const connection = transaction
-    ? (transaction as unknown as { connection: MysqlConnection }).connection
-    : await manager.getConnection(options);
+    ? (transaction as unknown as { connection: { uuid?: string } }).connection
+    : // A copy: SQLite's connection manager writes its own keys into the options it is given.
+      await manager.getConnection({ ...options });
   // The line Sequelize logs before a statement.
   const { logging } = settingsOf(sequelize);
   if (logging) logging(`Executing (${connection.uuid || "default"}): ${sql}`);
-  let data: unknown;
   try {
-    data = await new Promise((resolve, reject) =>
-      connection.query(sql, (err, result) => (err ? reject(err) : resolve(result))),
-    );
+    return await driver.run(connection, sql, type);
   } catch (err) {
-    throw await asSequelizeError(sequelize, connection, options, sql, err as MysqlError);
+    throw await asSequelizeError(sequelize, connection, options, sql, err as DriverError);
   } finally {
     if (!transaction) manager.releaseConnection(connection);
   }
-  // The shapes of Sequelize's MySQL Query#formatResults for these types; a
-  // transaction's own statements carry its type (DEFERRED…), answered with nothing.
-  if (type === QueryTypes.SELECT) return data;
-  const header = data as ResultHeader;
-  if (type === QueryTypes.INSERT) return [header.insertId, header.affectedRows];
-  if (type === QueryTypes.UPDATE) return [undefined, header.affectedRows];
-  if (type === QueryTypes.RAW) return [data, data];
-  return undefined;
+}
+
+interface DriverError extends Error {
+  errno?: number;
+  sql?: string;
 }
 
 const ER_LOCK_DEADLOCK = 1213;
@@ -173,15 +258,15 @@ type SequelizeQuery = new (
 /** The error Sequelize would have thrown, built only now that a statement failed. */
 async function asSequelizeError(
   sequelize: Sequelize,
-  connection: MysqlConnection,
+  connection: unknown,
   options: QueryOptions,
   sql: string,
-  err: MysqlError,
+  err: DriverError,
 ): Promise<Error> {
   const { transaction } = options;
   // InnoDB rolled the victim's transaction back; Sequelize marks it so (and
   // the port's transaction() runs it again from the start).
-  if (transaction && err.errno === ER_LOCK_DEADLOCK) {
+  if (transaction && sequelize.getDialect() === "mysql" && err.errno === ER_LOCK_DEADLOCK) {
     await transaction.rollback().catch(() => undefined);
     (transaction as unknown as { finished: string }).finished = "rollback";
   }

@@ -138,6 +138,7 @@ function openSqlite(service: string, storage: string, logging?: (sql: string) =>
     retry: { max: 10, match: [/SQLITE_BUSY/] },
   });
   reuseOneWriterConnection(sequelize);
+  runRawStatementsDirectly(sequelize);
   configureEachConnection(sequelize, (conn) => {
     conn.configure("busyTimeout", 10_000);
     // WAL + NORMAL: commits skip the fsync; the file is never corrupted, and only
