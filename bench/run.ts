@@ -115,7 +115,7 @@ async function main(): Promise<void> {
       process.stderr.write(`  ${scenario.name}: ${Math.round(rps)} req/s\n`);
     }
     if (!opts.only || opts.only.includes("checkout")) rows.push(await checkoutRow(baseUrl, opts));
-    report(rows, opts, rssSampler?.peakMb());
+    report(rows, opts, rssSampler?.peakKib());
   } finally {
     rssSampler?.stop();
     if (node) await stopNode(node.process);
@@ -257,7 +257,8 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Prom
  * cluster's nodes), summed; read from /proc (VmHWM is the kernel's
  * high-water mark of each process).
  */
-function sampleRss(pid: number): { peakMb(): number | undefined; stop(): void } {
+/** Peak resident memory of the node and its child processes, in KiB (VmHWM, summed). */
+function sampleRss(pid: number): { peakKib(): number | undefined; stop(): void } {
   const peakKb = new Map<number, number>();
   const read = () => {
     for (const each of [pid, ...descendantsOf(pid)]) {
@@ -272,10 +273,10 @@ function sampleRss(pid: number): { peakMb(): number | undefined; stop(): void } 
   };
   const timer = setInterval(read, 500);
   return {
-    peakMb: () => {
+    peakKib: () => {
       read();
       const sum = [...peakKb.values()].reduce((a, b) => a + b, 0);
-      return sum ? Math.round(sum / 1024) : undefined;
+      return sum || undefined;
     },
     stop: () => clearInterval(timer),
   };
@@ -295,7 +296,7 @@ function descendantsOf(pid: number): number[] {
   return children.flatMap((child) => [child, ...descendantsOf(child)]);
 }
 
-function report(rows: Row[], opts: Options, peakRssMb?: number): void {
+function report(rows: Row[], opts: Options, peakRssKib?: number): void {
   const header = ["scenario", "req/s", "p50 ms", "p99 ms", "errors", "× baseline"];
   const lines = rows.map((r) => [
     r.scenario,
@@ -308,8 +309,13 @@ function report(rows: Row[], opts: Options, peakRssMb?: number): void {
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ");
   const out = [fmt(header), fmt(widths.map((w) => "-".repeat(w))), ...lines.map(fmt)];
-  if (peakRssMb)
-    out.push(`${opts.split ? "cluster (all nodes)" : "node"} peak RSS: ${peakRssMb} MB`);
+  // /proc counts in KiB; the target is in MB (10^6 bytes), so both are shown.
+  const peakRssMib = peakRssKib ? Math.round(peakRssKib / 1024) : undefined;
+  const peakRssMb = peakRssKib ? Math.round((peakRssKib * 1024) / 1e6) : undefined;
+  if (peakRssKib)
+    out.push(
+      `${opts.split ? "cluster (all nodes)" : "node"} peak RSS: ${peakRssMb} MB (${peakRssMib} MiB)`,
+    );
   process.stdout.write(`\n${out.join("\n")}\n`);
   const machine = {
     cpus: os.cpus().length,
@@ -326,7 +332,7 @@ function report(rows: Row[], opts: Options, peakRssMb?: number): void {
   fs.writeFileSync(
     file,
     JSON.stringify(
-      { date: new Date().toISOString(), machine, options: opts, peakRssMb, rows },
+      { date: new Date().toISOString(), machine, options: opts, peakRssMb, peakRssMib, rows },
       null,
       2,
     ),
