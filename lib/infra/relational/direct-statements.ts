@@ -97,7 +97,7 @@ const TRANSACTION_OPTIONS = new Set([
   "completesTransaction",
 ]);
 
-/** A default transaction's begin, commit or rollback (an isolation level or READ ONLY goes through Sequelize). */
+/** A default transaction's begin, commit or rollback (an isolation level or READ ONLY needs Sequelize). */
 function isTransactionControl(driver: Driver, sql: string, options: QueryOptions): boolean {
   if (!driver.transactionControl.has(sql) || !options.transaction) return false;
   for (const key in options) if (!TRANSACTION_OPTIONS.has(key)) return false;
@@ -166,9 +166,9 @@ interface SqliteConnection {
 /**
  * sqlite3, as Sequelize's SQLite Query#run drives it: `run` for an INSERT or
  * UPDATE (its statement says the row id and the changes), `all` for the
- * rest, inside `serialize`. Its rows are plain objects already (Sequelize
- * copies them once more), but made in the process's main realm: see ownRealm. An untyped statement is not answered here: that
- * Query picks its method and shape by the statement's text.
+ * rest, inside `serialize`. An untyped statement is not answered here: that
+ * Query picks its method and shape by the statement's text. The rows are
+ * plain objects already (Sequelize copies them once more); see ownRealm.
  */
 const sqlite: Driver = {
   directTypes: new Set([QueryTypes.SELECT, QueryTypes.INSERT, QueryTypes.UPDATE]),
@@ -202,10 +202,11 @@ const sqlite: Driver = {
 };
 
 /**
- * The rows as objects of this code's realm. sqlite3 builds them in the main
- * one, which is this realm in a node; a test runner that loads modules in a
- * realm of their own (Jest) would otherwise see rows that fail plain-data
- * checks (lib/immutable.ts) that the node's rows pass.
+ * The rows as objects of this code's realm. sqlite3 builds them in the
+ * process's main realm, which in a node is this code's too. A test runner
+ * that loads modules in a realm of their own (Jest) would otherwise get rows
+ * that fail the plain-data checks of lib/immutable.ts, which the node's rows
+ * pass; there they are copied.
  */
 function ownRealm(rows: unknown[]): unknown[] {
   if (!rows.length || Object.getPrototypeOf(rows[0]) === Object.prototype) return rows;
