@@ -32,23 +32,31 @@ export class OrderChanges {
    * Reads the order, and while its status is `awaited` and `waitMs` is not
    * over, waits for a change and reads it again. A signalled status that is
    * still awaited costs no read. Answers the last read.
+   *
+   * With `peek` (the order's status alone, undefined when there is none to
+   * show), the first look is that: an order still in an awaited status, as
+   * it usually is right after checkout, is read whole only once it changes
+   * or the wait is over.
    */
   async waitWhile<T extends { status: OrderStatus }>(
     orderId: string,
     waitMs: number,
     read: () => Promise<T>,
     awaited: (status: OrderStatus) => boolean,
+    peek?: () => Promise<OrderStatus | undefined>,
   ): Promise<T> {
-    let value = await read();
     const deadline = Date.now() + waitMs;
-    while (awaited(value.status) && !this.closed && this.count < this.maxWaiters) {
+    let value: T | undefined;
+    let status = peek ? await peek() : undefined;
+    if (status === undefined || !awaited(status)) status = (value = await read()).status;
+    while (awaited(status) && !this.closed && this.count < this.maxWaiters) {
       const left = deadline - Date.now();
       if (left <= 0) break;
       const signalled = await this.signalOrTimeout(orderId, Math.min(left, this.recheckMs));
       if (signalled && awaited(signalled) && Date.now() < deadline) continue;
-      value = await read();
+      status = (value = await read()).status;
     }
-    return value;
+    return value ?? read();
   }
 
   /** Stopping: every waiter answers now, and new reads do not wait. */

@@ -298,6 +298,15 @@ export class OrderRepository {
     return row ? toOrder(row, await this.lines(id)) : null;
   }
 
+  /** The status of the order if `userId` owns it. */
+  async ownOrderStatus(userId: string, id: string): Promise<OrderStatus | undefined> {
+    const [row] = await this.select<{ status: OrderStatus }>(
+      "SELECT status FROM orders WHERE id = ? AND user_id = ?",
+      [id, userId],
+    );
+    return row?.status;
+  }
+
   /** Any user's order (operators' reads only). */
   async findOrder(id: string): Promise<OrderRecord | null> {
     const [row] = await this.select<OrderRow>(`SELECT ${ORDER_COLUMNS} FROM orders WHERE id = ?`, [

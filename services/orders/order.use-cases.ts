@@ -30,6 +30,11 @@ export class OrderUseCases {
     return toView(found.order, found.timeline);
   }
 
+  /** The status of the user's order, or undefined when they have no such order. */
+  statusOf(userId: string, orderId: string): Promise<OrderStatus | undefined> {
+    return this.repository.ownOrderStatus(userId, orderId);
+  }
+
   /** Operators: any order, with its owner, whoever asks (no REST route reaches this). */
   async inspect(orderId: string): Promise<InspectedOrder> {
     const order = await this.repository.findOrder(orderId);

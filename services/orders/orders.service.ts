@@ -132,7 +132,8 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersMethods, OrdersLocals> 
         const read = () => this.orders.get(userId, id);
         if (!wait || !whileStatus) return read();
         const awaited = new Set(whileStatus.split(","));
-        return this.changes.waitWhile(id, wait * 1000, read, (status) => awaited.has(status));
+        const peek = () => this.orders.statusOf(userId, id);
+        return this.changes.waitWhile(id, wait * 1000, read, (status) => awaited.has(status), peek);
       },
     },
 

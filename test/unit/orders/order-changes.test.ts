@@ -59,6 +59,42 @@ describe("OrderChanges", () => {
     expect(changes.waiting).toBe(0);
   });
 
+  it("with a peek at the status, reads an awaited order whole only once it changed", async () => {
+    const changes = new OrderChanges(10, 60_000);
+    const { state, read } = order("PENDING");
+    const peek = async () => state.status;
+    const waiting = changes.waitWhile("o4", 5_000, read, pending, peek);
+    setTimeout(() => {
+      state.status = "CONFIRMED";
+      changes.changed("o4", "CONFIRMED");
+    }, 30);
+    expect(await waiting).toEqual({ status: "CONFIRMED" });
+    expect(state.reads).toBe(1);
+  });
+
+  it("reads at once when the peek finds no order or a status not awaited, and at the end of the wait", async () => {
+    const changes = new OrderChanges(10, 60_000);
+    const done = order("CONFIRMED");
+    expect(
+      await changes.waitWhile("o5", 5_000, done.read, pending, async () => "CONFIRMED"),
+    ).toEqual({ status: "CONFIRMED" });
+    let missingReads = 0;
+    const notFound = async (): Promise<{ status: OrderStatus }> => {
+      missingReads++;
+      throw new Error("Order not found");
+    };
+    await expect(
+      changes.waitWhile("o6", 5_000, notFound, pending, async () => undefined),
+    ).rejects.toThrow("Order not found");
+    expect([done.state.reads, missingReads]).toEqual([1, 1]);
+
+    const stuck = order("PENDING");
+    const result = await changes.waitWhile("o7", 100, stuck.read, pending, async () => "PENDING");
+    expect(result).toEqual({ status: "PENDING" });
+    expect(stuck.state.reads).toBe(1);
+    expect(changes.waiting).toBe(0);
+  });
+
   it("does not wait past its cap of waiters, nor once closed", async () => {
     const changes = new OrderChanges(1, 60_000);
     const first = order("PENDING");
