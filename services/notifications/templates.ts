@@ -123,8 +123,7 @@ function createHandlebars(): typeof Handlebars {
 export function formatMoney(money: Money): string {
   if (!money || !Number.isInteger(money.amount) || typeof money.currency !== "string")
     throw new TemplateError("money needs {amount: integer minor units, currency}");
-  const format = currencyFormat(money.currency);
-  const digits = format.resolvedOptions().maximumFractionDigits ?? 2;
+  const { format, digits } = currencyFormat(money.currency);
   const negative = money.amount < 0;
   const units = String(Math.abs(money.amount)).padStart(digits + 1, "0");
   const decimal = digits
@@ -134,17 +133,19 @@ export function formatMoney(money: Money): string {
   return format.format(`${negative ? "-" : ""}${decimal}` as unknown as number);
 }
 
-// Intl formatters are costly to build (a few hundred µs each): one per currency, kept.
-const currencyFormats = new Map<string, Intl.NumberFormat>();
+// Intl formatters are costly to build (a few hundred µs each), and even asking one for its
+// options builds an object: one per currency, kept with its number of minor digits.
+const currencyFormats = new Map<string, { format: Intl.NumberFormat; digits: number }>();
 
-function currencyFormat(currency: string): Intl.NumberFormat {
-  let format = currencyFormats.get(currency);
-  if (!format) {
+function currencyFormat(currency: string): { format: Intl.NumberFormat; digits: number } {
+  let entry = currencyFormats.get(currency);
+  if (!entry) {
     // Built before it is kept: an unknown code throws here and is never cached.
-    format = new Intl.NumberFormat("en-US", { style: "currency", currency });
-    currencyFormats.set(currency, format);
+    const format = new Intl.NumberFormat("en-US", { style: "currency", currency });
+    entry = { format, digits: format.resolvedOptions().maximumFractionDigits ?? 2 };
+    currencyFormats.set(currency, entry);
   }
-  return format;
+  return entry;
 }
 
 const dateFormat = new Intl.DateTimeFormat("en-US", {
