@@ -254,18 +254,17 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Prom
 
 /**
  * Peak resident memory of the node and of the processes it started (a split
- * cluster's nodes), summed; read from /proc (VmHWM is the kernel's
+ * cluster's nodes), summed, in KiB; read from /proc (VmHWM is the kernel's
  * high-water mark of each process).
  */
-/** Peak resident memory of the node and its child processes, in KiB (VmHWM, summed). */
 function sampleRss(pid: number): { peakKib(): number | undefined; stop(): void } {
-  const peakKb = new Map<number, number>();
+  const peakKib = new Map<number, number>();
   const read = () => {
     for (const each of [pid, ...descendantsOf(pid)]) {
       try {
         const status = fs.readFileSync(`/proc/${each}/status`, "utf8");
         const hwm = /VmHWM:\s+(\d+)/.exec(status);
-        if (hwm) peakKb.set(each, Math.max(peakKb.get(each) ?? 0, Number(hwm[1])));
+        if (hwm) peakKib.set(each, Math.max(peakKib.get(each) ?? 0, Number(hwm[1])));
       } catch {
         /* the process ended */
       }
@@ -275,7 +274,7 @@ function sampleRss(pid: number): { peakKib(): number | undefined; stop(): void }
   return {
     peakKib: () => {
       read();
-      const sum = [...peakKb.values()].reduce((a, b) => a + b, 0);
+      const sum = [...peakKib.values()].reduce((a, b) => a + b, 0);
       return sum || undefined;
     },
     stop: () => clearInterval(timer),
