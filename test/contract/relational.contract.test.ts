@@ -9,6 +9,7 @@ import {
   Transaction,
   UniqueConstraintError,
 } from "sequelize";
+import sqlite3 from "sqlite3";
 import { Migration, openDatabase, RelationalDatabase } from "../../lib/infra/relational";
 import { isUniqueViolation } from "../../lib/infra/relational/errors";
 import { adaptersFor, dropMysqlDatabases, freshMysqlUrl, uniqueName } from "../helpers/servers";
@@ -374,10 +375,12 @@ describe.each(adaptersFor("mysql"))("relational database contract (%s)", (adapte
   describe("raw statements", () => {
     let db: RelationalDatabase;
     let reference: RelationalDatabase;
+    let service: string;
+    let dir: string | undefined;
 
     beforeEach(async () => {
-      const service = uniqueName("raw");
-      const dir = adapter === "embedded" ? tempDir() : undefined;
+      service = uniqueName("raw");
+      dir = adapter === "embedded" ? tempDir() : undefined;
       db = await open(service, dir);
       reference = await open(service, dir);
       reference.sequelize.addHook("beforeQuery", () => undefined);
@@ -493,6 +496,41 @@ describe.each(adaptersFor("mysql"))("relational database contract (%s)", (adapte
       await db.transaction(async (tx) => void (ended = tx));
       await expect(insert(db, "late", 1, ended)).rejects.toThrow(/commit has been called/);
     });
+
+    if (adapter === "embedded")
+      it("hands a write that found the file locked past its busy timeout to Sequelize's retry", async () => {
+        // Another process's connection holds the write lock for 600 ms; ours gives up after 100.
+        const manager = db.sequelize.connectionManager as unknown as {
+          getConnection(
+            options: object,
+          ): Promise<{ configure(o: "busyTimeout", ms: number): void }>;
+        };
+        (await manager.getConnection({})).configure("busyTimeout", 100);
+        const other = new sqlite3.Database(path.join(dir!, `${service}.sqlite`));
+        const exec = (sql: string) =>
+          new Promise<void>((resolve, reject) =>
+            other.exec(sql, (err) => (err ? reject(err) : resolve())),
+          );
+        try {
+          await exec(
+            "BEGIN IMMEDIATE; INSERT INTO items (id, label, qty) VALUES ('theirs', NULL, 1);",
+          );
+          const released = new Promise((resolve) => setTimeout(resolve, 600)).then(() =>
+            exec("COMMIT"),
+          );
+          const started = Date.now();
+          const [, affected] = (await insert(db, "ours", 2)) as [unknown, number];
+          expect(affected).toBe(1);
+          expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+          await released;
+          const rows = await db.sequelize.query("SELECT id FROM items ORDER BY id", {
+            type: QueryTypes.SELECT,
+          });
+          expect(rows).toEqual([{ id: "ours" }, { id: "theirs" }]);
+        } finally {
+          await new Promise((resolve) => other.close(resolve));
+        }
+      });
 
     if (adapter === "mysql")
       it("runs a deadlock victim's transaction again from the start", async () => {
