@@ -3,8 +3,8 @@ import { ProductRemoval, SearchDocument, SearchIndex, toSearchDocument } from ".
 
 /**
  * A full reindex from the catalog: pages through `catalog.export` (active
- * products), asks inventory for each page's stock, and writes both with their
- * versions. Events applied meanwhile keep winning over older snapshot data,
+ * products), asks inventory for each page's stock, and then writes both with
+ * their versions. Events applied meanwhile keep winning over older snapshot data,
  * because the index ignores anything not newer than what it holds. Products
  * the export no longer contains but the index still holds (missed archive
  * events) stay until their next event, unless the rebuild starts with a
@@ -55,10 +55,13 @@ export async function rebuildIndex(
       if (doc) docs.push(doc);
       else removals.push({ id: product.id, productVersion: product.version });
     }
+    // Stock is asked for before the page is written: a product added to the index while
+    // inventory answers would show, to anyone searching meanwhile, as out of stock.
+    const ids = page.items.map((p) => p.id);
+    const levels = ids.length ? await source.stockLevels(ids) : [];
     if (docs.length) await index.upsert(docs);
     if (removals.length) await index.remove(removals);
-    const ids = page.items.map((p) => p.id);
-    if (ids.length) await index.applyStock(await source.stockLevels(ids));
+    if (levels.length) await index.applyStock(levels);
     indexed += docs.length;
 
     if (page.total) {

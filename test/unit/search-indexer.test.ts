@@ -140,6 +140,22 @@ describe("rebuildIndex", () => {
     expect((await index.query({ inStock: false, ...page })).total).toBe(3);
   });
 
+  it("writes no product of a page before its stock is known (a search meanwhile would see it out of stock)", async () => {
+    const index = new MiniSearchIndex();
+    const { source } = catalogSource(5, true);
+    const pageInIndexWhileAsking: number[] = [];
+    await rebuildIndex(index, {
+      exportPage: source.exportPage,
+      async stockLevels(ids: string[]) {
+        const visible = (await index.query({ page: 1, pageSize: 100 })).items;
+        pageInIndexWhileAsking.push(visible.filter((item) => ids.includes(item.id)).length);
+        return source.stockLevels(ids);
+      },
+    });
+    expect(pageInIndexWhileAsking).toEqual([0, 0, 0]);
+    expect((await index.query({ inStock: false, ...page })).total).toBe(3);
+  });
+
   it("reports pages when the catalog does not say how many there are", async () => {
     const progress: RebuildProgress[] = [];
     await rebuildIndex(new MiniSearchIndex(), catalogSource(5, false).source, (p) =>
