@@ -196,9 +196,9 @@ const sqlite: Driver = {
       }),
     );
   },
+  // What runDirectly throws is Sequelize's error (a TimeoutError), the driver's as its parent.
   retriedBySequelize: (err) =>
-    (err as { parent?: { code?: string } }).parent?.code === "SQLITE_BUSY" ||
-    (err as { code?: string }).code === "SQLITE_BUSY",
+    (err as { parent?: { code?: string } }).parent?.code === "SQLITE_BUSY",
 };
 
 /**
