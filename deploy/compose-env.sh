@@ -20,6 +20,7 @@ MYSQL_ROOT_PASSWORD=$(secret)
 MYSQL_PASSWORD=$(secret)
 JWT_PRIVATE_KEY=$(printf '%s\n' "$private_key" | one_line)
 JWT_PUBLIC_KEY=$(printf '%s\n' "$public_key" | one_line)
+MESSAGE_SEALING_KEY=$(openssl rand -hex 32)
 PAYMENT_GATEWAY_API_KEY=sk_test_$(secret)
 PAYMENT_WEBHOOK_SECRET=whsec_$(secret)
 ADMIN_EMAIL=${ADMIN_EMAIL:-admin@example.com}

@@ -22,6 +22,12 @@ const int: Parser<number> = (raw, name) => {
   return n;
 };
 const optionalInt: Parser<number | undefined> = (raw, name) => int(raw, name);
+/** A 256-bit key written as 64 hex digits (`openssl rand -hex 32`). */
+const optionalHexKey: Parser<string | undefined> = (raw, name) => {
+  if (!/^[0-9a-fA-F]{64}$/.test(raw))
+    throw new Error(`${name} must be 64 hexadecimal digits (openssl rand -hex 32)`);
+  return raw.toLowerCase();
+};
 const fraction: Parser<number> = (raw, name) => {
   const n = Number(raw);
   if (!Number.isFinite(n) || n < 0 || n > 1)
@@ -248,6 +254,12 @@ export const CONFIG_KEYS = {
     "Link base put in reset emails; the token is appended as ?token=.",
     str,
     "http://localhost:3000/reset-password",
+  ),
+  messageSealingKey: key(
+    "MESSAGE_SEALING_KEY",
+    "Key (64 hex digits) sealing secrets that messages carry, such as reset links; the same on every users and notifications node. Required in production; otherwise generated into DATA_DIR on first start.",
+    optionalHexKey,
+    undefined as string | undefined,
   ),
   loginMaxFailures: key(
     "LOGIN_MAX_FAILURES",

@@ -26,6 +26,7 @@ import os from "node:os";
 import path from "node:path";
 import readline from "node:readline";
 import { loadSigningKeys } from "../lib/auth/keys";
+import { loadMessageSealer } from "../lib/messaging/sealing";
 import { Config, loadConfig } from "../lib/config";
 import { NODE_GROUPS, NodeGroup } from "../lib/ops/node-groups";
 import { loadProviderSecrets } from "../services/payments/provider/secrets";
@@ -61,6 +62,10 @@ function clusterEnv(base: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 /** Keys every node must agree on, generated once (outside production) before any node starts. */
 function prepareSharedSecrets(config: Config, groups: NodeGroup[]): void {
   loadSigningKeys(config, say);
+  const sealsMessages = groups.some((g) =>
+    g.services.some((s) => s === "users" || s === "notifications"),
+  );
+  if (sealsMessages) loadMessageSealer(config, say);
   const runsSandbox = groups.some((g) => g.services.includes("payments"));
   if (runsSandbox && !config.paymentGatewayUrl) loadProviderSecrets(config, say);
 }

@@ -22,6 +22,19 @@ export const NOTIFICATION_TEMPLATES = [
 export type NotificationTemplate = (typeof NOTIFICATION_TEMPLATES)[number];
 
 /**
+ * What a secret sealed for a notification is bound to (lib/messaging/sealing.ts):
+ * it opens only in a notification of that template, about that user, to that
+ * address.
+ */
+export function secretContext(
+  template: NotificationTemplate,
+  userId: string,
+  recipient: string,
+): string {
+  return ["notification-secret", template, userId, recipient].join("\n");
+}
+
+/**
  * notifications.commands SendNotification: send one message built from a
  * template. The same `notificationKey` (with the same template and channel)
  * is sent at most once, however often the command is repeated.

@@ -8,6 +8,7 @@ import { openDatabase, RelationalDatabase } from "./relational";
 import { describeChannels } from "./channels/describe";
 import { mysqlSslOptions, redisConnectionOptions } from "./tls";
 import { loadSigningKeys, SigningKeys } from "../auth/keys";
+import { loadMessageSealer, MessageSealer } from "../messaging/sealing";
 
 /**
  * The node's infrastructure: one adapter per port, chosen from configuration
@@ -28,6 +29,7 @@ export class Infrastructure {
   /** Readiness probes of ports whose client a service owns (the search index, the cart store). */
   private readonly serviceProbes = new Map<string, () => Promise<boolean>>();
   private keys?: SigningKeys;
+  private sealer?: MessageSealer;
 
   constructor(
     readonly config: Config,
@@ -58,6 +60,12 @@ export class Infrastructure {
   signingKeys(log?: (msg: string) => void): SigningKeys {
     this.keys ??= loadSigningKeys(this.config, log);
     return this.keys;
+  }
+
+  /** The message sealing key, loaded (or generated outside production) on first use. */
+  messageSealer(log?: (msg: string) => void): MessageSealer {
+    this.sealer ??= loadMessageSealer(this.config, log);
+    return this.sealer;
   }
 
   /** One entry per port, naming the adapter in use (no credentials). */

@@ -1,7 +1,8 @@
 import type { Job } from "../../lib/infra/queue/port";
 import type { RelationalDatabase } from "../../lib/infra/relational";
 import { maskRecipient } from "./domain/recipients";
-import { hasSecrets } from "./domain/secrets";
+import { SealedValueError, type MessageSealer } from "../../lib/messaging/sealing";
+import { hasSecrets, openSecrets } from "./domain/secrets";
 import type { NotificationRecord, NotificationRepository } from "./notification-repository";
 import type { SendJob } from "./send-job";
 import type { TemplateRenderer } from "./templates";
@@ -26,6 +27,8 @@ export interface DeliveryDeps {
   database: Pick<RelationalDatabase, "singleStatement">;
   renderer: TemplateRenderer;
   transports: Transports;
+  /** Opens the secrets the job carries sealed (domain/secrets.ts). */
+  sealer: Pick<MessageSealer, "open">;
   maxAttempts: number;
   log: { info(message: string): void; warn(message: string): void };
   clock?: () => number;
@@ -60,8 +63,19 @@ export class NotificationDelivery {
       return;
     }
 
+    let opened: Record<string, string> | undefined;
     try {
-      await this.send(notification, secrets);
+      opened = openSecrets(notification, secrets, this.deps.sealer);
+    } catch (err) {
+      if (!(err instanceof SealedValueError)) throw err;
+      // The same key and job give the same answer every time: retrying cannot help.
+      await this.fail(notification, `its secret fields do not open: ${err.message}`, true);
+      this.deps.log.warn(`Cannot send ${what}: its secret fields do not open: ${err.message}`);
+      return;
+    }
+
+    try {
+      await this.send(notification, opened);
     } catch (err) {
       const final = Math.max(notification.attempts, job.attemptsMade + 1) >= this.deps.maxAttempts;
       const reason = err instanceof Error ? err.message : String(err);

@@ -142,8 +142,9 @@ export class NotificationPlanner {
       name: text(payload, "name"),
       phone: null,
     };
-    const resetLink = resetLinkOf(text(payload, "resetUrl"), text(payload, "token"));
     const data = { name: to.name, expiresAt: text(payload, "expiresAt") };
+    // Sealed by users for this notification; the send job opens it (domain/secrets.ts).
+    const resetLink = text(payload, "sealedResetLink");
     return this.toRecipient(envelope, to, "password-reset", data, { resetLink });
   }
 
@@ -320,13 +321,6 @@ function money(value: unknown, field: string): Money {
   if (!m || !Number.isInteger(m.amount) || typeof m.currency !== "string")
     throw invalid(`payload.${field} must be {amount, currency}`);
   return { amount: m.amount!, currency: m.currency };
-}
-
-/** The users service sends the whole link (token included); a bare base URL gets the token appended. */
-function resetLinkOf(resetUrl: string, token: string): string {
-  if (resetUrl.includes(encodeURIComponent(token))) return resetUrl;
-  const separator = resetUrl.includes("?") ? "&" : "?";
-  return `${resetUrl}${separator}token=${encodeURIComponent(token)}`;
 }
 
 /** The short order reference customers see in subjects and text messages. */

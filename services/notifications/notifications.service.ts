@@ -195,6 +195,7 @@ const NotificationsService: ServiceSchema<
       database: this.db,
       renderer: this.renderer,
       transports: this.transports,
+      sealer: infra.messageSealer((msg) => this.logger.warn(msg)),
       maxAttempts: config.notificationMaxAttempts,
       log: this.logger,
     });

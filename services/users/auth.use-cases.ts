@@ -1,7 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type { Transaction } from "sequelize";
 import type { AccessClaims } from "../../lib/auth/jwt";
+import { secretContext } from "../../lib/contracts/notifications";
 import { AppError } from "../../lib/errors";
+import type { MessageSealer } from "../../lib/messaging/sealing";
 import type { BackgroundTasks } from "./background-tasks";
 import type { LoginThrottle } from "./domain/login-throttle";
 import { hashOpaqueToken } from "./domain/opaque-tokens";
@@ -33,6 +35,8 @@ export interface AuthDependencies {
   outbox: UsersOutbox;
   throttle: LoginThrottle;
   signAccessToken: (claims: AccessClaims) => string;
+  /** Seals the reset link for the notification that carries it (lib/messaging/sealing.ts). */
+  sealer: Pick<MessageSealer, "seal">;
   background: BackgroundTasks;
   settings: AuthSettings;
   warn: (message: string, details: Record<string, unknown>) => void;
@@ -147,9 +151,13 @@ export class AuthUseCases {
       this.deps.database.transaction(async (tx) => {
         await this.repository.insertResetToken(reset.record, tx);
         const link = resetLink(this.settings.passwordResetUrl, reset.token);
+        const sealedLink = this.deps.sealer.seal(
+          link,
+          secretContext("password-reset", user.id, user.email),
+        );
         await this.deps.outbox.enqueue(
           tx,
-          passwordResetRequested(user, reset.token, link, reset.record.expiresAt),
+          passwordResetRequested(user, sealedLink, reset.record.expiresAt),
           origin,
         );
       }),

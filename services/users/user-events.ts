@@ -18,11 +18,13 @@ export function userRegistered(user: UserRecord): OutboxMessageInput {
   };
 }
 
-/** Carries the plain token: the notifications service needs it to build the email. */
+/**
+ * Carries the reset link sealed for the one notification that sends it: the
+ * outbox row and the channel never hold the token in the clear.
+ */
 export function passwordResetRequested(
   user: UserRecord,
-  token: string,
-  resetUrl: string,
+  sealedResetLink: string,
   expiresAt: Date,
 ): OutboxMessageInput {
   return {
@@ -33,8 +35,7 @@ export function passwordResetRequested(
       userId: user.id,
       email: user.email,
       name: user.name,
-      token,
-      resetUrl,
+      sealedResetLink,
       expiresAt: expiresAt.toISOString(),
     },
   };

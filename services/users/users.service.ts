@@ -230,6 +230,7 @@ const UsersService: ServiceSchema<ServiceSettingSchema, Record<string, never>, U
           audience: config.jwtAudience,
           ttlSec: config.accessTokenTtlSec,
         }),
+      sealer: infra.messageSealer((msg) => this.logger.warn(msg)),
       background: this.background,
       settings: {
         accessTokenTtlSec: config.accessTokenTtlSec,

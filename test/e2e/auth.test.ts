@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
 import jwt from "jsonwebtoken";
-import type { ServiceSchema } from "moleculer";
+import type { Service, ServiceSchema } from "moleculer";
+import { secretContext } from "../../lib/contracts/notifications";
+import { infrastructureOf } from "../../lib/infra";
 import { durableChannel } from "../../lib/messaging/channel";
 import type { MessageEnvelope } from "../../lib/messaging/envelope";
 import { EventTypes, Topics } from "../../lib/messaging/topics";
@@ -52,13 +54,18 @@ interface Address {
   country: string;
   isDefault: boolean;
 }
+/** PasswordResetRequested as it travels, plus what the probe reads from it. */
 interface ResetRequested {
   userId: string;
   email: string;
   name: string;
-  token: string;
-  resetUrl: string;
+  sealedResetLink: string;
   expiresAt: string;
+  /** Opened by the probe as the notifications service does, and the token it carries. */
+  resetUrl: string;
+  token: string;
+  /** The payload as it travelled, for what it must not hold. */
+  asPublished: string;
 }
 
 const PASSWORD = "correct horse battery staple";
@@ -76,7 +83,15 @@ function userEventsProbe(): {
     channels: {
       [Topics.UserEvents]: durableChannel<ResetRequested>(Topics.UserEvents, {
         group: "users-e2e-probe",
-        handler(envelope) {
+        handler(this: Service, envelope) {
+          const payload = envelope.payload;
+          if (envelope.type === EventTypes.PasswordResetRequested) {
+            const sealer = infrastructureOf(this.broker).messageSealer();
+            const context = secretContext("password-reset", payload.userId, payload.email);
+            payload.asPublished = JSON.stringify(payload);
+            payload.resetUrl = sealer.open(payload.sealedResetLink, context);
+            payload.token = new URL(payload.resetUrl).searchParams.get("token") ?? "";
+          }
           received.push(envelope);
         },
       }),
@@ -368,6 +383,9 @@ describe.each(modes)("users end to end (%s)", (mode) => {
       expect(message).toMatchObject({ userId: user.id, email, name: "Ann Example" });
       expect(message.resetUrl).toBe(`${RESET_URL}?token=${message.token}`);
       expect(Buffer.from(message.token, "base64url").length).toBeGreaterThanOrEqual(32);
+      // Sealed for the notification: the outbox row and the channel never hold the token.
+      expect(message.asPublished).toContain('"sealedResetLink":"sealed:v1:');
+      expect(message.asPublished).not.toContain(message.token);
       expect(new Date(message.expiresAt).getTime()).toBeGreaterThan(Date.now());
 
       const reset = await api("POST", "/auth/password/reset", {

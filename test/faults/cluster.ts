@@ -1,5 +1,5 @@
 import { ChildProcess, spawn } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import { createServer } from "node:net";
 import type { AddressInfo } from "node:net";
@@ -145,6 +145,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     JWT_PRIVATE_KEY: generateKeyPairSync("ec", { namedCurve: "P-256" })
       .privateKey.export({ type: "pkcs8", format: "pem" })
       .toString(),
+    MESSAGE_SEALING_KEY: randomBytes(32).toString("hex"),
     HOST: "127.0.0.1",
     PORT: String(apiPort),
     PAYMENT_GATEWAY_URL: sandboxUrl,

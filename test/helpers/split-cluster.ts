@@ -88,6 +88,7 @@ export async function startSplitCluster(options: SplitClusterOptions): Promise<S
     JWT_PRIVATE_KEY: generateKeyPairSync("ec", { namedCurve: "P-256" })
       .privateKey.export({ type: "pkcs8", format: "pem" })
       .toString(),
+    MESSAGE_SEALING_KEY: randomBytes(32).toString("hex"),
     PAYMENT_GATEWAY_API_KEY: `sk_test_${randomBytes(12).toString("hex")}`,
     PAYMENT_WEBHOOK_SECRET: `whsec_${randomBytes(12).toString("hex")}`,
     TRANSPORTER: servers.nats,

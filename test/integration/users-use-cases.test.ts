@@ -1,6 +1,7 @@
-import { generateKeyPairSync } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import type { Transaction } from "sequelize";
 import { signAccessToken, verifyAccessToken } from "../../lib/auth/jwt";
+import { secretContext } from "../../lib/contracts/notifications";
 import { AppError } from "../../lib/errors";
 import { MemoryKeyValueStore } from "../../lib/infra/kv/memory";
 import { openDatabase, RelationalDatabase } from "../../lib/infra/relational";
@@ -11,6 +12,7 @@ import { LoginThrottle } from "../../services/users/domain/login-throttle";
 import { usersMigrations } from "../../services/users/migrations";
 import { ProfileUseCases } from "../../services/users/profile.use-cases";
 import type { OutboxMessageInput } from "../../lib/messaging/outbox";
+import { MessageSealer } from "../../lib/messaging/sealing";
 import type { UsersOutbox } from "../../services/users/user-events";
 import { UserRepository } from "../../services/users/user-repository";
 import { adaptersFor, dropMysqlDatabases, freshMysqlUrl, uniqueName } from "../helpers/servers";
@@ -35,6 +37,13 @@ class RecordingOutbox implements UsersOutbox {
 const keys = generateKeyPairSync("ec", { namedCurve: "P-256" });
 const tokenSettings = { issuer: "test", audience: "test-api", ttlSec: 300 };
 const strongPassword = "correct horse battery staple";
+const sealer = new MessageSealer(randomBytes(32));
+
+/** The reset link a PasswordResetRequested carries, opened as the notifications service does. */
+function resetLinkOf(message: OutboxMessageInput): URL {
+  const { userId, email, sealedResetLink } = message.payload as Record<string, string>;
+  return new URL(sealer.open(sealedResetLink, secretContext("password-reset", userId, email)));
+}
 
 async function failure(promise: Promise<unknown>): Promise<AppError> {
   try {
@@ -77,6 +86,7 @@ describe.each(adaptersFor("mysql"))("users use cases on %s", (adapter) => {
       outbox,
       throttle: new LoginThrottle(kv, { maxFailures: 3, windowSec: 60 }),
       signAccessToken: (claims) => signAccessToken(claims, keys.privateKey, tokenSettings),
+      sealer,
       background,
       settings: {
         accessTokenTtlSec: 300,
@@ -185,8 +195,13 @@ describe.each(adaptersFor("mysql"))("users use cases on %s", (adapter) => {
         (m) => m.type === "PasswordResetRequested" && m.aggregateId === user.id,
       ),
     );
-    const { token, resetUrl, expiresAt } = message.payload as Record<string, string>;
-    expect(resetUrl).toBe(`https://shop.example/reset?token=${token}`);
+    const link = resetLinkOf(message);
+    expect(`${link.origin}${link.pathname}`).toBe("https://shop.example/reset");
+    const token = link.searchParams.get("token")!;
+    expect(token).toMatch(/^[A-Za-z0-9_-]{40,}$/);
+    // Sealed: the message (outbox row, channel) never holds the token in the clear.
+    expect(JSON.stringify(message)).not.toContain(token);
+    const { expiresAt } = message.payload as Record<string, string>;
     expect(new Date(expiresAt).getTime()).toBeGreaterThan(Date.now());
 
     await auth.resetPassword({ token, password: "a brand new passphrase" });
@@ -212,7 +227,10 @@ describe.each(adaptersFor("mysql"))("users use cases on %s", (adapter) => {
       (m) => m.type === "PasswordResetRequested" && m.aggregateId === user.id,
     )!;
     const err = await failure(
-      auth.resetPassword({ token: (message.payload as { token: string }).token, password: email }),
+      auth.resetPassword({
+        token: resetLinkOf(message).searchParams.get("token")!,
+        password: email,
+      }),
     );
     expect(err.code).toBe(400);
     expect(err.data).toMatchObject({ details: [{ field: "password" }] });

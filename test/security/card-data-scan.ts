@@ -72,31 +72,69 @@ export async function scanAtRest(
 ): Promise<{ hits: CardDataHit[]; looked: Record<string, number> }> {
   const hits: CardDataHit[] = [];
   const looked: Record<string, number> = {};
-  const check = (where: string, text: string, rawPage = false) => {
-    for (const found of findCardDataInText(text, rawPage)) hits.push({ where, found });
-  };
   const count = (source: string, n = 1) => (looked[source] = (looked[source] ?? 0) + n);
-
-  for (const table of await relationalTables(storage)) {
-    count("tables");
-    count("rows", table.rows.length);
-    for (const row of table.rows) check(table.where, JSON.stringify(row));
-  }
-  for (const entry of await redisEntries(storage)) {
-    count("redis keys");
-    check(`redis:${entry.key}`, `${entry.key} ${entry.value}`);
-  }
-  // The raw SQLite files too: a deleted row (a published outbox message) may linger in free pages.
-  for (const dir of [storage.dataDir, storage.sqliteDir]) {
-    for (const file of dir ? filesUnder(dir) : []) {
-      count("files");
-      const sqlite = /\.sqlite(-wal|-shm|-journal)?$/.test(file);
-      check(`file:${path.basename(file)}`, fs.readFileSync(file, "latin1"), sqlite);
-    }
+  for (const kept of await keptAtRest(storage)) {
+    count(kept.kind);
+    if (kept.rows !== undefined) count("rows", kept.rows);
+    for (const found of findCardDataInText(kept.text, kept.rawPage))
+      hits.push({ where: kept.where, found });
   }
   count("log lines", logs.lineCount);
   for (const found of logs.cardData) hits.push({ where: "logs", found });
   return { hits, looked };
+}
+
+/**
+ * Where the node keeps a given secret (a reset token, say): the same
+ * places as scanAtRest, and "logs" if any log line held it.
+ */
+export async function whereKeptAtRest(
+  storage: StorageLocations,
+  logs: LogCapture,
+  secret: string,
+): Promise<string[]> {
+  const where = (await keptAtRest(storage)).filter((kept) => kept.text.includes(secret));
+  return [...where.map((kept) => kept.where), ...(logs.tokenLike.has(secret) ? ["logs"] : [])];
+}
+
+interface Kept {
+  kind: "tables" | "redis keys" | "files";
+  where: string;
+  text: string;
+  /** A raw SQLite file's bytes (see DIGIT_RUN_IN_RAW_PAGE). */
+  rawPage: boolean;
+  rows?: number;
+}
+
+/** Everything the node keeps: each table's rows, each Redis key with its value, each file. */
+async function keptAtRest(storage: StorageLocations): Promise<Kept[]> {
+  const kept: Kept[] = [];
+  for (const table of await relationalTables(storage)) {
+    const text = table.rows.map((row) => JSON.stringify(row)).join("\n");
+    kept.push({
+      kind: "tables",
+      where: table.where,
+      text,
+      rawPage: false,
+      rows: table.rows.length,
+    });
+  }
+  for (const entry of await redisEntries(storage))
+    kept.push({
+      kind: "redis keys",
+      where: `redis:${entry.key}`,
+      text: `${entry.key} ${entry.value}`,
+      rawPage: false,
+    });
+  // The raw SQLite files too: a deleted row (a published outbox message) may linger in free pages.
+  for (const dir of [storage.dataDir, storage.sqliteDir]) {
+    for (const file of dir ? filesUnder(dir) : []) {
+      const rawPage = /\.sqlite(-wal|-shm|-journal)?$/.test(file);
+      const text = fs.readFileSync(file, "latin1");
+      kept.push({ kind: "files", where: `file:${path.basename(file)}`, text, rawPage });
+    }
+  }
+  return kept;
 }
 
 interface TableRows {

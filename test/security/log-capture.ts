@@ -12,6 +12,8 @@ export interface LogCapture {
   lineCount: number;
   /** Card numbers or security codes found in any line, masked. */
   cardData: string[];
+  /** Every run of 43 base64url characters (an opaque token's shape) found in any line. */
+  tokenLike: Set<string>;
   /** Lines logged at error or fatal level. */
   errorLines: string[];
   /** The last lines logged, newest last. */
@@ -21,6 +23,8 @@ export interface LogCapture {
 }
 
 const MAX_ERROR_LINES = 200;
+/** 32 random bytes in base64url, standing on their own (services/users/domain/opaque-tokens.ts). */
+const TOKEN_LIKE = /(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])/g;
 const RECENT_LINES = 200;
 const active = new Set<LogCapture>();
 let installed = false;
@@ -31,6 +35,7 @@ export function captureLogs(): LogCapture {
   const logs: LogCapture = {
     lineCount: 0,
     cardData: [],
+    tokenLike: new Set(),
     errorLines: [],
     recent: [],
     release: () => active.delete(logs),
@@ -47,9 +52,11 @@ function installOnce(): void {
     (...args: unknown[]) => {
       const line = format(...args);
       const found = findCardDataInText(line);
+      const tokens = line.match(TOKEN_LIKE) ?? [];
       for (const logs of active) {
         logs.lineCount++;
         logs.cardData.push(...found);
+        for (const token of tokens) logs.tokenLike.add(token);
         if (level === "error" && logs.errorLines.length < MAX_ERROR_LINES)
           logs.errorLines.push(line);
         logs.recent.push(line);

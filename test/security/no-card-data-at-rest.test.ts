@@ -2,9 +2,15 @@ import { randomUUID } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import Redis from "ioredis";
+import { simpleParser } from "mailparser";
 import type { RelationalDatabase } from "../../lib/infra/relational";
 import { waitFor } from "../helpers/wait";
-import { expectNoCardDataAtRest, findCardDataInText, scanAtRest } from "./card-data-scan";
+import {
+  expectNoCardDataAtRest,
+  findCardDataInText,
+  scanAtRest,
+  whereKeptAtRest,
+} from "./card-data-scan";
 import { OpenApiDocument, operationsOf, toJsonText } from "./fuzz-requests";
 import {
   ADDRESS,
@@ -24,9 +30,10 @@ import {
  * query parameter, each path parameter, the X-Request-ID and
  * Idempotency-Key headers, the provider webhook. Everything that carries one
  * is refused; then every database table, Redis key, file and log line (debug
- * level, with the traces' spans) of the node is scanned (card-data-scan.ts) and holds none. The scanner is shown
- * to find a card number planted in each of those places, so an empty scan
- * means something. Embedded, and on MariaDB + Redis.
+ * level, with the traces' spans) of the node is scanned (card-data-scan.ts)
+ * and holds none, nor the reset token anywhere but in the email that carries
+ * it. The scanner is shown to find a card number planted in each of those
+ * places, so an empty scan means something. Embedded, and on MariaDB + Redis.
  */
 const CARD_NUMBERS: unknown[] = [
   "4111111111111111",
@@ -190,6 +197,24 @@ describe.each(storageModes())("no card data at rest (%s)", (mode) => {
   it("keeps none of them in a database, Redis, a file or a log line", async () => {
     await expectNoCardDataAtRest(sec);
   }, 60_000);
+
+  it("keeps the reset token only in the email that carries it", async () => {
+    const mailDir = path.join(sec.storage.dataDir, "outbox-mail");
+    const resetMail = await waitFor(async () => {
+      for (const file of fs.existsSync(mailDir) ? fs.readdirSync(mailDir) : []) {
+        const mail = await simpleParser(fs.readFileSync(path.join(mailDir, file)));
+        const to = mail.to && !Array.isArray(mail.to) ? mail.to.text : "";
+        if (to === shopper.email && mail.subject === "Reset your password")
+          return { file, text: mail.text ?? "" };
+      }
+      return undefined;
+    });
+    const token = decodeURIComponent(/[?&]token=([^\s&]+)/.exec(resetMail.text)![1]);
+    expect(token).toHaveLength(43);
+    // Not in the users outbox, the channel, the job queue, the delivery log or a log line.
+    const where = await whereKeptAtRest(sec.storage, sec.logs, token);
+    expect(where).toEqual([`file:${resetMail.file}`]);
+  }, 30_000);
 
   it("would have found one planted in each of those places", async () => {
     const { db } = sec.platform.broker.getLocalService("users") as unknown as {

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import fs from "node:fs";
 import path from "node:path";
 import type { Config } from "../../../lib/config";
+import { readOrGenerateSecretFile } from "../../../lib/secrets";
 
 /**
  * The payment provider's API key and webhook secret. Configured ones win.
@@ -45,24 +45,17 @@ export function loadProviderSecrets(
 }
 
 function readOrGenerate(file: string): { stored: StoredSecrets; generated: boolean } {
-  if (fs.existsSync(file)) return { stored: readSecrets(file), generated: false };
-  const stored: StoredSecrets = {
-    apiKey: `sk_test_${randomBytes(24).toString("hex")}`,
-    webhookSecret: `whsec_${randomBytes(24).toString("hex")}`,
-  };
-  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  try {
-    // wx: if another process wrote it first, keep theirs.
-    fs.writeFileSync(file, JSON.stringify(stored), { mode: 0o600, flag: "wx" });
-    return { stored, generated: true };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    return { stored: readSecrets(file), generated: false };
-  }
+  const { content, generated } = readOrGenerateSecretFile(file, () =>
+    JSON.stringify({
+      apiKey: `sk_test_${randomBytes(24).toString("hex")}`,
+      webhookSecret: `whsec_${randomBytes(24).toString("hex")}`,
+    }),
+  );
+  return { stored: parseSecrets(file, content), generated };
 }
 
-function readSecrets(file: string): StoredSecrets {
-  const parsed = JSON.parse(fs.readFileSync(file, "utf8")) as Partial<StoredSecrets>;
+function parseSecrets(file: string, content: string): StoredSecrets {
+  const parsed = JSON.parse(content) as Partial<StoredSecrets>;
   if (typeof parsed.apiKey !== "string" || typeof parsed.webhookSecret !== "string")
     throw new Error(`${file} does not hold a payment API key and webhook secret`);
   return { apiKey: parsed.apiKey, webhookSecret: parsed.webhookSecret };

@@ -24,7 +24,7 @@ export const SPLIT_NODE_ENV = [
 
 export const SERVICE_NEEDS: Record<string, string[]> = {
   api: ["JWT_PUBLIC_KEY"],
-  users: ["MYSQL_URL", "JWT_PRIVATE_KEY"],
+  users: ["MYSQL_URL", "JWT_PRIVATE_KEY", "MESSAGE_SEALING_KEY"],
   ops: ["MYSQL_URL"],
   catalog: ["MYSQL_URL"],
   inventory: ["MYSQL_URL"],
@@ -37,7 +37,7 @@ export const SERVICE_NEEDS: Record<string, string[]> = {
     "PAYMENT_GATEWAY_API_KEY",
     "PAYMENT_WEBHOOK_SECRET",
   ],
-  notifications: ["MYSQL_URL", "SMTP_URL"],
+  notifications: ["MYSQL_URL", "SMTP_URL", "MESSAGE_SEALING_KEY"],
 };
 
 /** The service folders under services/ (what `SERVICES` names). */
