@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomUUID } from "node:crypto";
+import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
 import fs from "node:fs";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -65,8 +65,10 @@ export interface Platform {
   stop(): Promise<void>;
 }
 
-// One signing key per test run, given as configuration like production does (no key files).
+// One signing key and one sealing key per test run, given as configuration like production
+// does (no key files).
 let testKeyPem: string | undefined;
+const testSealingKey = randomBytes(32).toString("hex");
 function testSigningKey(): string {
   testKeyPem ??= generateKeyPairSync("ec", { namedCurve: "P-256" })
     .privateKey.export({ type: "pkcs8", format: "pem" })
@@ -79,6 +81,7 @@ export async function startPlatform(options: PlatformOptions = {}): Promise<Plat
   const env = {
     NODE_ENV: "test",
     JWT_PRIVATE_KEY: testSigningKey(),
+    MESSAGE_SEALING_KEY: testSealingKey,
     SQLITE_STORAGE: ":memory:",
     LOG_LEVEL: "warn",
     PORT: "0",

@@ -1,18 +1,21 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import Redis from "ioredis";
 import type { ServiceBroker } from "moleculer";
-import type {
+import {
   NotificationTemplate,
   NotificationView,
+  secretContext,
   SendNotificationCommand,
 } from "../../lib/contracts/notifications";
 import type { RelationalDatabase } from "../../lib/infra/relational";
 import { createEnvelope, headersFor } from "../../lib/messaging/envelope";
-import { NotificationCommandTypes, Topics } from "../../lib/messaging/topics";
+import { MessageSealer } from "../../lib/messaging/sealing";
+import { EventTypes, NotificationCommandTypes, Topics } from "../../lib/messaging/topics";
 import type { PageOf } from "../../lib/pagination";
+import { notificationId } from "../../services/notifications/domain/notification-id";
 import { NotificationRepository } from "../../services/notifications/notification-repository";
 import NotificationsService from "../../services/notifications/notifications.service";
 import { startBroker } from "../helpers/channels";
@@ -36,7 +39,9 @@ import { sleep, waitFor } from "../helpers/wait";
  * A crash between recording notifications and queueing them leaves rows
  * `queued` with no job: the sweeper queues them again — and a password reset,
  * whose link only the lost job held, is kept as failed rather than sent
- * without it. Embedded, and on MariaDB + Redis (BullMQ).
+ * without it. So is a reset whose sealed link does not open: sealed under
+ * another key, or for another address. Embedded, and on MariaDB + Redis
+ * (BullMQ).
  *
  * The Redis connection drops (real servers only): while notifications are
  * being queued and sent, every Redis connection of the node is killed,
@@ -58,12 +63,16 @@ describe.each(stores)("notifications left unqueued by a crash (%s)", (store) => 
   let dataDir: string;
   let smtp: TestSmtpServer;
   let broker: ServiceBroker;
+  /** The node's key, and a users node's sealer with the same key. */
+  const sealingKey = randomBytes(32);
+  const users = new MessageSealer(sealingKey);
 
   beforeAll(async () => {
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "notifications-sweep-"));
     smtp = await startSmtpServer();
     broker = await startBroker(
       {
+        MESSAGE_SEALING_KEY: sealingKey.toString("hex"),
         ...(mysqlUrl
           ? { MYSQL_URL: mysqlUrl, REDIS_URL: servers.redis!, REDIS_PREFIX: redisPrefix }
           : { SQLITE_STORAGE: ":memory:" }),
@@ -142,6 +151,53 @@ describe.each(stores)("notifications left unqueued by a crash (%s)", (store) => 
     const failed = await logged(id, "failed");
     expect(failed.lastError).toMatch(/lost before it was queued/);
     expect(smtp.mailTo(to)).toEqual([]);
+  });
+
+  /** A PasswordResetRequested for `to` carrying `sealedResetLink`; answers its notification's id. */
+  async function resetRequested(to: string, userId: string, sealedResetLink: string) {
+    const envelope = createEnvelope({
+      type: EventTypes.PasswordResetRequested,
+      aggregateId: userId,
+      payload: {
+        userId,
+        email: to,
+        name: "Ann",
+        sealedResetLink,
+        expiresAt: new Date(Date.now() + 600_000).toISOString(),
+      },
+    });
+    await broker.sendToChannel(Topics.UserEvents, envelope, {
+      key: userId,
+      headers: { ...headersFor(envelope, { source: "test" }) },
+    });
+    return notificationId(envelope.id, "password-reset", "email");
+  }
+
+  it("sends a reset link only to the address it was sealed for, under the node's key", async () => {
+    const link = `https://shop.example/reset-password?token=${randomBytes(32).toString("base64url")}`;
+    const userId = randomUUID();
+    const ann = `${uniqueName("ann").toLowerCase()}@example.com`;
+    const forAnn = users.seal(link, secretContext("password-reset", userId, ann));
+
+    await resetRequested(ann, userId, forAnn);
+    expect((await smtp.waitForMail(ann, /^Reset your password$/)).text).toContain(link);
+
+    // Ann's sealed link copied into a message to someone else.
+    const mallory = `${uniqueName("mallory").toLowerCase()}@example.com`;
+    const stolen = await logged(await resetRequested(mallory, userId, forAnn), "failed");
+    expect(stolen.lastError).toMatch(/do not open: .*another recipient/);
+    expect(stolen.attempts).toBe(1);
+
+    // A users node with another key.
+    const bob = `${uniqueName("bob").toLowerCase()}@example.com`;
+    const otherKey = new MessageSealer(randomBytes(32));
+    const sealed = otherKey.seal(link, secretContext("password-reset", userId, bob));
+    const mismatch = await logged(await resetRequested(bob, userId, sealed), "failed");
+    expect(mismatch.lastError).toMatch(/MESSAGE_SEALING_KEY differs between nodes/);
+
+    await sleep(200);
+    expect(smtp.mailTo(mallory)).toEqual([]);
+    expect(smtp.mailTo(bob)).toEqual([]);
   });
 });
 
