@@ -45,7 +45,28 @@ if (needed.length === 2)
       });
       const broker = new ServiceBroker(buildBrokerOptions(config, { namespace }));
       broker.createService(CatalogService);
+      broker.createService({
+        name: "marker-probe",
+        events: {
+          [MARKER_EVENT]: (ctx: Context<string>) =>
+            void markers.push(`${broker.nodeID} ${ctx.params}`),
+        },
+      });
       return broker;
+    }
+
+    /** Markers broadcast by the test, as "<receiving node> <marker>". */
+    const MARKER_EVENT = "test.catalog-nodes.marker";
+    const markers: string[] = [];
+    /**
+     * Waits until B has handled everything A broadcast so far (the cache
+     * cleans of A's changes included): A's packets reach B in the order A
+     * sent them, so a marker A sends now arrives after them.
+     */
+    async function bCaughtUpWithA(): Promise<void> {
+      const marker = uniqueName("marker");
+      await a.broadcast(MARKER_EVENT, marker);
+      await waitFor(() => markers.includes(`${b.nodeID} ${marker}`));
     }
 
     beforeAll(async () => {
@@ -93,6 +114,8 @@ if (needed.length === 2)
       );
       const readOnB = () =>
         b.call<Product, object>("catalog.getProduct", { idOrSlug: product.slug }, on(b));
+      // The cleans of those two changes reach B before it caches the product, not after.
+      await bCaughtUpWithA();
       expect((await readOnB()).price.amount).toBe(1000);
 
       // B serves its cached copy: a write behind the services' back stays unseen there.
