@@ -41,7 +41,7 @@ const ORDER_DEADLINE_MS = 30_000;
 
 export async function measureCheckout(
   baseUrl: string,
-  opts: { durationSec: number; shoppers: number },
+  opts: { durationSec: number; shoppers: number; onLoadStart?: () => void },
 ): Promise<CheckoutResult> {
   const api = `${baseUrl}/api/v1`;
   const productIds = await inStockProducts(api);
@@ -52,6 +52,7 @@ export async function measureCheckout(
 
   const latencies: number[] = [];
   const counts = { placed: 0, confirmed: 0, cancelled: 0, failed: 0 };
+  opts.onLoadStart?.();
   const started = Date.now();
   const endAt = started + opts.durationSec * 1000;
   let next = 0;

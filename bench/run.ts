@@ -15,6 +15,8 @@
  * REDIS_URL, CHANNELS_URL… select real servers) plus RATE_LIMIT_MAX=0; a
  * split cluster gets a NAMESPACE and CHANNELS_PREFIX of its own, and the
  * node flags through NODE_OPTIONS. Peak RSS is the sum of the processes'.
+ * CPU per request (per order for checkout) is read from /proc for the node
+ * and for the MariaDB, Redis and NATS servers on this machine (processes.ts).
  * Results: a table on stdout and bench/results/<timestamp>.json.
  */
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -24,6 +26,7 @@ import path from "node:path";
 import autocannon from "autocannon";
 import { deleteChannels } from "../lib/infra/channels/cleanup";
 import { measureCheckout } from "./checkout";
+import { cpuMsPer, CpuReading, readCpu, sampleRss } from "./processes";
 import { Scenario, scenarios } from "./scenarios";
 
 interface Options {
@@ -48,6 +51,10 @@ interface Row {
   p99Ms: number;
   errors: number;
   ratioToBaseline: number;
+  /** CPU milliseconds per request (per order for checkout) of the node(s) it started. */
+  nodeCpuMs?: number;
+  /** The same for the database, cache and broker servers on this machine. */
+  serversCpuMs?: number;
   note?: string;
 }
 
@@ -90,7 +97,8 @@ async function main(): Promise<void> {
   const opts = parseArgs(process.argv.slice(2));
   const node = opts.url ? undefined : await startNode(opts);
   const baseUrl = opts.url ?? node!.url;
-  const rssSampler = node ? sampleRss(node.process.pid!) : undefined;
+  const nodePid = node?.process.pid;
+  const rssSampler = nodePid ? sampleRss(nodePid) : undefined;
   try {
     const selected = scenarios.filter(
       (s) => s.name === "baseline" || !opts.only || opts.only.includes(s.name),
@@ -100,7 +108,9 @@ async function main(): Promise<void> {
     for (const scenario of selected) {
       const requests = await scenario.prepare(baseUrl);
       await measure(baseUrl, requests, 2, opts.connections); // warm caches and JIT
+      const cpuBefore = readCpu(nodePid);
       const result = await measure(baseUrl, requests, opts.duration, opts.connections);
+      const cpu = cpuMsPer(cpuBefore, readCpu(nodePid), result.requests.total);
       const rps = result.requests.average;
       if (scenario.name === "baseline") baseline = rps;
       rows.push({
@@ -110,11 +120,14 @@ async function main(): Promise<void> {
         p99Ms: result.latency.p99,
         errors: result.errors + result.timeouts + result.non2xx,
         ratioToBaseline: baseline ? Number((rps / baseline).toFixed(2)) : 1,
+        nodeCpuMs: cpu.nodeMs,
+        serversCpuMs: cpu.serversMs,
         note: scenario.target,
       });
       process.stderr.write(`  ${scenario.name}: ${Math.round(rps)} req/s\n`);
     }
-    if (!opts.only || opts.only.includes("checkout")) rows.push(await checkoutRow(baseUrl, opts));
+    if (!opts.only || opts.only.includes("checkout"))
+      rows.push(await checkoutRow(baseUrl, opts, nodePid));
     report(rows, opts, rssSampler?.peakKib());
   } finally {
     rssSampler?.stop();
@@ -129,11 +142,15 @@ async function main(): Promise<void> {
 }
 
 /** Orders per second reaching CONFIRMED; its latency is POST /orders → CONFIRMED, not one request. */
-async function checkoutRow(baseUrl: string, opts: Options): Promise<Row> {
+async function checkoutRow(baseUrl: string, opts: Options, nodePid?: number): Promise<Row> {
+  let cpuBefore: CpuReading | undefined;
   const result = await measureCheckout(baseUrl, {
     durationSec: opts.duration,
     shoppers: opts.shoppers,
+    // After the shoppers are registered: their password hashes are not checkout's work.
+    onLoadStart: () => (cpuBefore = readCpu(nodePid)),
   });
+  const cpu = cpuBefore ? cpuMsPer(cpuBefore, readCpu(nodePid), result.placed) : {};
   process.stderr.write(
     `  checkout: ${result.confirmedPerSec} confirmed orders/s ` +
       `(${result.placed} placed, ${result.cancelled} cancelled, ${result.failed} failed)\n`,
@@ -145,6 +162,8 @@ async function checkoutRow(baseUrl: string, opts: Options): Promise<Row> {
     p99Ms: result.p99Ms,
     errors: result.failed,
     ratioToBaseline: 0,
+    nodeCpuMs: cpu.nodeMs,
+    serversCpuMs: cpu.serversMs,
     note: `orders/s reaching CONFIRMED, ${opts.shoppers} shoppers; p50/p99 = POST /orders → CONFIRMED`,
   };
 }
@@ -252,51 +271,17 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Prom
   throw new Error("the node did not become ready in time");
 }
 
-/**
- * Peak resident memory of the node and of the processes it started (a split
- * cluster's nodes), summed, in KiB; read from /proc (VmHWM is the kernel's
- * high-water mark of each process).
- */
-function sampleRss(pid: number): { peakKib(): number | undefined; stop(): void } {
-  const peakKib = new Map<number, number>();
-  const read = () => {
-    for (const each of [pid, ...descendantsOf(pid)]) {
-      try {
-        const status = fs.readFileSync(`/proc/${each}/status`, "utf8");
-        const hwm = /VmHWM:\s+(\d+)/.exec(status);
-        if (hwm) peakKib.set(each, Math.max(peakKib.get(each) ?? 0, Number(hwm[1])));
-      } catch {
-        /* the process ended */
-      }
-    }
-  };
-  const timer = setInterval(read, 500);
-  return {
-    peakKib: () => {
-      read();
-      const sum = [...peakKib.values()].reduce((a, b) => a + b, 0);
-      return sum || undefined;
-    },
-    stop: () => clearInterval(timer),
-  };
-}
-
-function descendantsOf(pid: number): number[] {
-  let children: number[];
-  try {
-    children = fs
-      .readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-  return children.flatMap((child) => [child, ...descendantsOf(child)]);
-}
-
 function report(rows: Row[], opts: Options, peakRssKib?: number): void {
-  const header = ["scenario", "req/s", "p50 ms", "p99 ms", "errors", "× baseline"];
+  const header = [
+    "scenario",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "errors",
+    "× baseline",
+    "node CPU ms",
+    "servers CPU ms",
+  ];
   const lines = rows.map((r) => [
     r.scenario,
     String(r.requestsPerSec),
@@ -304,10 +289,15 @@ function report(rows: Row[], opts: Options, peakRssKib?: number): void {
     String(r.p99Ms),
     String(r.errors),
     r.scenario === "checkout" ? "n/a" : r.ratioToBaseline.toFixed(2),
+    r.nodeCpuMs === undefined ? "n/a" : r.nodeCpuMs.toFixed(2),
+    r.serversCpuMs === undefined ? "n/a" : r.serversCpuMs.toFixed(2),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const fmt = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join("  ");
   const out = [fmt(header), fmt(widths.map((w) => "-".repeat(w))), ...lines.map(fmt)];
+  out.push(
+    "CPU ms: per request (per order placed for checkout), of the node and of the MariaDB, Redis and NATS servers on this machine",
+  );
   // /proc counts in KiB; the target is in MB (10^6 bytes), so both are shown.
   const peakRssMib = peakRssKib ? Math.round(peakRssKib / 1024) : undefined;
   const peakRssMb = peakRssKib ? Math.round((peakRssKib * 1024) / 1e6) : undefined;
