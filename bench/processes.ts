@@ -3,10 +3,9 @@ import fs from "node:fs";
 /**
  * What the bench reads of the processes it measures, from /proc: peak
  * memory of the node (and of a split cluster's nodes) and the CPU time the
- * node and the servers on this machine spend. CPU per request is steadier
- * than requests per second on a shared, noisy machine (a slower core gives
- * fewer requests per second but about the same CPU per request), so a
- * change's effect shows there first.
+ * node and the servers on this machine spend, which shows where a request's
+ * cost lies (the node, the database, the broker) and how much CPU a target
+ * throughput needs.
  */
 
 /** USER_HZ: /proc counts CPU time in these ticks (100 on every Linux we run). */
@@ -69,18 +68,23 @@ export function cpuMsPer(
   before: CpuReading,
   after: CpuReading,
   units: number,
-): { nodeMs?: number; serversMs?: number } {
+): { nodeMs?: number; serversMs?: number; byServer?: Record<string, number> } {
   if (!units) return {};
   const perUnit = (seconds: number) => Number(((seconds * 1000) / units).toFixed(2));
-  const serverSeconds = Object.keys(after.servers)
-    .map((name) => after.servers[name] - (before.servers[name] ?? 0))
-    .reduce((a, b) => a + b, 0);
+  const byServer: Record<string, number> = {};
+  let serverSeconds = 0;
+  for (const [name, seconds] of Object.entries(after.servers)) {
+    const used = seconds - (before.servers[name] ?? 0);
+    byServer[name] = perUnit(used);
+    serverSeconds += used;
+  }
   return {
     nodeMs:
       after.node !== undefined && before.node !== undefined
         ? perUnit(after.node - before.node)
         : undefined,
-    serversMs: Object.keys(after.servers).length ? perUnit(serverSeconds) : undefined,
+    serversMs: Object.keys(byServer).length ? perUnit(serverSeconds) : undefined,
+    byServer,
   };
 }
 

@@ -53,8 +53,9 @@ interface Row {
   ratioToBaseline: number;
   /** CPU milliseconds per request (per order for checkout) of the node(s) it started. */
   nodeCpuMs?: number;
-  /** The same for the database, cache and broker servers on this machine. */
+  /** The same for the database, cache and broker servers on this machine, and for each. */
   serversCpuMs?: number;
+  serversCpuMsByName?: Record<string, number>;
   note?: string;
 }
 
@@ -122,6 +123,7 @@ async function main(): Promise<void> {
         ratioToBaseline: baseline ? Number((rps / baseline).toFixed(2)) : 1,
         nodeCpuMs: cpu.nodeMs,
         serversCpuMs: cpu.serversMs,
+        serversCpuMsByName: cpu.byServer,
         note: scenario.target,
       });
       process.stderr.write(`  ${scenario.name}: ${Math.round(rps)} req/s\n`);
@@ -164,6 +166,7 @@ async function checkoutRow(baseUrl: string, opts: Options, nodePid?: number): Pr
     ratioToBaseline: 0,
     nodeCpuMs: cpu.nodeMs,
     serversCpuMs: cpu.serversMs,
+    serversCpuMsByName: cpu.byServer,
     note: `orders/s reaching CONFIRMED, ${opts.shoppers} shoppers; p50/p99 = POST /orders → CONFIRMED`,
   };
 }
