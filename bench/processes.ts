@@ -115,7 +115,7 @@ function processName(pid: number): string | undefined {
   }
 }
 
-export function descendantsOf(pid: number): number[] {
+function descendantsOf(pid: number): number[] {
   let children: number[];
   try {
     children = fs
