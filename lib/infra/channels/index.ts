@@ -1,11 +1,12 @@
 import type { ConnectionOptions } from "node:tls";
 import { Adapters, Middleware as ChannelsMiddleware } from "@moleculer/channels";
-import type { Middleware, Service, ServiceBroker } from "moleculer";
+import type { Logger, Middleware, Service, ServiceBroker } from "moleculer";
 import type { Config } from "../../config";
 import { dlqTopic } from "../../messaging/topics";
 import { kafkaTlsOptions, natsTlsOptions, redisConnectionOptions } from "../tls";
 import { NatsChannelsAdapter, RedisChannelsAdapter } from "./durable-adapters";
 import { InProcessAdapter } from "./in-process";
+import { withoutPublishedBodies } from "./publish-log";
 
 /**
  * Durable messaging port (ARCHITECTURE §2, §4): @moleculer/channels with the
@@ -171,8 +172,9 @@ function withDeadLetterDefaults(service: Service): void {
 
 /** The @moleculer/channels middleware for this node, with `ctx` carried in headers. */
 export function channelsMiddleware(config: Config): Middleware {
+  const adapter = createChannelsAdapter(config);
   const channels = ChannelsMiddleware({
-    adapter: createChannelsAdapter(config) as never,
+    adapter: adapter as never,
     context: true,
   } as never);
   let resolveReady = () => {};
@@ -182,6 +184,9 @@ export function channelsMiddleware(config: Config): Middleware {
       const promise = new Promise<void>((resolve) => (resolveReady = resolve));
       readiness.set(broker, { promise });
       channels.created(broker);
+      // The adapter has its logger now (init); published bodies stay out of it.
+      const withLogger = adapter as unknown as { logger: Logger };
+      withLogger.logger = withoutPublishedBodies(withLogger.logger);
     },
     serviceCreated(service: Service) {
       withDeadLetterDefaults(service);
