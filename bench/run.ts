@@ -245,21 +245,33 @@ async function startNode(opts: Options): Promise<StartedNode> {
     stdio: ["ignore", "inherit", "inherit"],
   });
   const url = `http://127.0.0.1:${port}`;
-  await waitUntil(async () => {
-    const ready = await fetch(`${url}/api/v1/health/ready`).catch(() => undefined);
-    if (ready?.status !== 200) return false;
-    const search = (await (await fetch(`${url}/api/v1/search?pageSize=1`)).json()) as {
-      total?: number;
-    };
-    return (search.total ?? 0) > 0; // the embedded index is rebuilt at start
-  }, 120_000);
+  try {
+    await waitUntil(async () => {
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new NodeExitedError(
+          `the node exited (${child.exitCode ?? child.signalCode}) before it was ready`,
+        );
+      const ready = await fetch(`${url}/api/v1/health/ready`).catch(() => undefined);
+      if (ready?.status !== 200) return false;
+      const search = (await (await fetch(`${url}/api/v1/search?pageSize=1`)).json()) as {
+        total?: number;
+      };
+      return (search.total ?? 0) > 0; // the embedded index is rebuilt at start
+    }, 120_000);
+  } catch (err) {
+    // Left running, it would keep its port and hold the bench databases (the next run's DROP waits).
+    await stopNode(child);
+    throw err;
+  }
   return { url, process: child, channels };
 }
+
+class NodeExitedError extends Error {}
 
 /** SIGTERM, then wait: the node drains and exits, which is also when a CPU profile is written. */
 function stopNode(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
-    if (child.exitCode !== null) return resolve();
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
     child.once("exit", () => resolve());
     child.kill("SIGTERM");
   });
@@ -268,7 +280,11 @@ function stopNode(child: ChildProcess): Promise<void> {
 async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
+    const done = await check().catch((err: unknown) => {
+      if (err instanceof NodeExitedError) throw err;
+      return false;
+    });
+    if (done) return;
     await new Promise((r) => setTimeout(r, 500));
   }
   throw new Error("the node did not become ready in time");
