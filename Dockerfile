@@ -40,4 +40,5 @@ RUN mkdir -p /app/data && chown node:node /app/data
 USER node
 # Gateway HTTP, metrics endpoint, sandbox payment provider.
 EXPOSE 3000 3030 4100
-CMD ["node", "dist/bin/start.js"]
+# The Node flags of lib/runtime/node-flags.ts, for the same reason.
+CMD ["node", "--experimental-async-context-frame", "dist/bin/start.js"]

@@ -7,9 +7,9 @@
  */
 import path from "node:path";
 import { limitHeapGrowth } from "../lib/runtime/heap";
-import { restartWithMallocSettings } from "../lib/runtime/malloc";
+import { restartWithStartSettings } from "../lib/runtime/restart";
 
-restartWithMallocSettings();
+restartWithStartSettings();
 limitHeapGrowth();
 
 // Loaded only now: a restart above would have thrown the work away.

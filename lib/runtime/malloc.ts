@@ -38,20 +38,3 @@ export function environmentWithMallocSettings(
   );
   return missing.length ? { ...env, ...Object.fromEntries(missing) } : undefined;
 }
-
-/**
- * glibc reads these settings only as a process starts, so a node started
- * without them starts itself again with them: execve replaces the program in
- * place (same process id, arguments, node flags and the rest of the
- * environment), before anything else has run. Returns only when no restart is
- * needed or possible (a Node without process.execve runs on as it is).
- */
-export function restartWithMallocSettings(): void {
-  const env = environmentWithMallocSettings();
-  if (!env || typeof process.execve !== "function") return;
-  process.execve(
-    process.execPath,
-    [process.execPath, ...process.execArgv, ...process.argv.slice(1)],
-    env,
-  );
-}

@@ -5,6 +5,7 @@ import path from "node:path";
 import { ServiceBroker } from "moleculer";
 import { buildBrokerOptions } from "../../lib/broker";
 import { loadConfig } from "../../lib/config";
+import { ASYNC_CONTEXT_FRAME } from "../../lib/runtime/node-flags";
 import { realServersFor, servers, uniqueName } from "../helpers/servers";
 import { waitFor } from "../helpers/wait";
 
@@ -61,7 +62,16 @@ if (nats.length)
       // As `npm run dev` starts it, on the test's service file instead of services/**.
       node = spawn(
         NODE,
-        ["-r", "ts-node/register", RUNNER, "--hot", "--config", "moleculer.config.ts", file],
+        [
+          ASYNC_CONTEXT_FRAME,
+          "-r",
+          "ts-node/register",
+          RUNNER,
+          "--hot",
+          "--config",
+          "moleculer.config.ts",
+          file,
+        ],
         {
           cwd: ROOT,
           env: {

@@ -2,6 +2,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { parse, parseAllDocuments } from "yaml";
 import { MALLOC_SETTINGS } from "../../../lib/runtime/malloc";
+import { ASYNC_CONTEXT_FRAME } from "../../../lib/runtime/node-flags";
 import { ROOT } from "./node-groups";
 
 /**
@@ -50,7 +51,8 @@ describe("Dockerfile", () => {
     const env = runtime.filter((l) => /^ENV\s/.test(l)).join(" ");
     for (const [name, value] of Object.entries(MALLOC_SETTINGS))
       expect(env).toContain(`${name}=${value}`);
-    expect(runtime.at(-1)).toBe('CMD ["node", "dist/bin/start.js"]');
+    // And the Node flags a Node 22 node would otherwise start itself again for.
+    expect(runtime.at(-1)).toBe(`CMD ["node", "${ASYNC_CONTEXT_FRAME}", "dist/bin/start.js"]`);
   });
 
   it("ships only production dependencies, taken from a pruned stage", () => {
