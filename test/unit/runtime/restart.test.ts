@@ -80,60 +80,30 @@ describe("restartWithStartSettings", () => {
 
   // Whether this Node build is one that needs the flag (Node 22; later ones have the frame).
   const needsFrameFlag = missingNodeFlags([], "").length > 0;
+  const ownMalloc = { MALLOC_ARENA_MAX: "4", MALLOC_MMAP_THRESHOLD_: "65536" };
+
+  /** The one report of a node that ended up with these malloc settings and every flag. */
+  const reportOf = (pid: number | undefined, arenas: string, threshold: string) => [
+    { pid, arenas, threshold, args: ["a1"], flag: true, frame: needsFrameFlag, kept: "yes" },
+  ];
 
   it("starts the node again in place with the settings, its flags, arguments and environment", () => {
     const { pid, reports, startCount } = restarted({});
     // Started twice, reported once: the first program was replaced, under the same pid.
     expect(startCount).toBe(2);
-    expect(reports).toEqual([
-      {
-        pid,
-        arenas: "2",
-        threshold: "4194304",
-        args: ["a1"],
-        flag: true,
-        frame: needsFrameFlag,
-        kept: "yes",
-      },
-    ]);
+    expect(reports).toEqual(reportOf(pid, "2", "4194304"));
   }, 30_000);
 
   it("starts a node with its malloc settings again for a missing Node flag", () => {
-    const { pid, reports, startCount } = restarted({
-      MALLOC_ARENA_MAX: "4",
-      MALLOC_MMAP_THRESHOLD_: "65536",
-    });
+    const { pid, reports, startCount } = restarted(ownMalloc);
     expect(startCount).toBe(needsFrameFlag ? 2 : 1);
-    expect(reports).toEqual([
-      {
-        pid,
-        arenas: "4",
-        threshold: "65536",
-        args: ["a1"],
-        flag: true,
-        frame: needsFrameFlag,
-        kept: "yes",
-      },
-    ]);
+    expect(reports).toEqual(reportOf(pid, "4", "65536"));
   }, 30_000);
 
   it("does not restart a node that has every setting already", () => {
     const frame = needsFrameFlag ? [ASYNC_CONTEXT_FRAME] : [];
-    const { pid, reports, startCount } = restarted(
-      { MALLOC_ARENA_MAX: "4", MALLOC_MMAP_THRESHOLD_: "65536" },
-      frame,
-    );
+    const { pid, reports, startCount } = restarted(ownMalloc, frame);
     expect(startCount).toBe(1);
-    expect(reports).toEqual([
-      {
-        pid,
-        arenas: "4",
-        threshold: "65536",
-        args: ["a1"],
-        flag: true,
-        frame: needsFrameFlag,
-        kept: "yes",
-      },
-    ]);
+    expect(reports).toEqual(reportOf(pid, "4", "65536"));
   }, 30_000);
 });
