@@ -40,5 +40,6 @@ RUN mkdir -p /app/data && chown node:node /app/data
 USER node
 # Gateway HTTP, metrics endpoint, sandbox payment provider.
 EXPOSE 3000 3030 4100
-# The Node flags of lib/runtime/node-flags.ts, for the same reason.
+# The Node flags of lib/runtime/node-flags.ts, given here so the node need not
+# start itself again for them either.
 CMD ["node", "--experimental-async-context-frame", "dist/bin/start.js"]

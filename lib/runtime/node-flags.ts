@@ -4,9 +4,10 @@
  * `--experimental-async-context-frame`: AsyncLocalStorage (the request
  * context every log line and message carries, lib/observability) kept in
  * a frame that follows async calls, instead of async hooks that run on
- * every promise created. On Node 22 the hooks cost a fifth of the gateway's
- * throughput on its cheapest route. Node 24 made the frame the default
- * (and need not be told); Node reads the flag only as a process starts.
+ * every promise created. On Node 22 the hooks cost the gateway a sixth to a
+ * third of its throughput on its cheapest route. Node 24 made the frame the
+ * default (and need not be told); Node reads the flag only as a process
+ * starts.
  */
 export const ASYNC_CONTEXT_FRAME = "--experimental-async-context-frame";
 
