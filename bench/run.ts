@@ -6,7 +6,8 @@
  *   npm run bench -- --url http://host:3000 # measure a running node (seeded, rate limits off)
  *   options: --duration 10 --connections 50 --products 10000 --only search,product-page,checkout
  *            --shoppers 20 (checkout: concurrent customers placing orders)
- *            --cpu-prof (the node it starts writes a V8 CPU profile into bench/profiles/)
+ *            --cpu-prof (a V8 CPU profile of each scenario's measured phase in bench/profiles/;
+ *                        with --split, of each node's whole life)
  *            --node-arg=<flag> (repeatable: a flag for the node it starts, e.g. --node-arg=--max-old-space-size=256)
  *            --split (the node groups of `npm run start:cluster`, one process each, over a
  *                     real transporter: NATS on this machine unless TRANSPORTER says otherwise)
@@ -27,6 +28,7 @@ import autocannon from "autocannon";
 import { deleteChannels } from "../lib/infra/channels/cleanup";
 import { measureCheckout } from "./checkout";
 import { cpuMsPer, CpuReading, readCpu, sampleRss } from "./processes";
+import { ScenarioProfiler } from "./profiler";
 import { Scenario, scenarios } from "./scenarios";
 
 interface Options {
@@ -36,7 +38,10 @@ interface Options {
   products: number;
   only?: string[];
   shoppers: number;
-  /** Write a V8 CPU profile of the node it starts into bench/profiles/ (open it in Chrome DevTools). */
+  /**
+   * Write a V8 CPU profile of each scenario's measured phase into bench/profiles/
+   * (open it in Chrome DevTools); a split cluster's nodes each write one of their whole life.
+   */
   cpuProf: boolean;
   /** Extra flags for the node it starts (e.g. --node-arg=--max-old-space-size=256). */
   nodeArgs: string[];
@@ -60,6 +65,7 @@ interface Row {
 }
 
 const root = path.resolve(__dirname, "..");
+const profilesDir = path.join(root, "bench/profiles");
 
 function parseArgs(argv: string[]): Options {
   const opts: Options = {
@@ -100,7 +106,11 @@ async function main(): Promise<void> {
   const baseUrl = opts.url ?? node!.url;
   const nodePid = node?.process.pid;
   const rssSampler = nodePid ? sampleRss(nodePid) : undefined;
+  let profiler: ScenarioProfiler | undefined;
   try {
+    if (node?.inspectPort) profiler = await ScenarioProfiler.connect(node.inspectPort, profilesDir);
+    else if (opts.cpuProf && opts.url)
+      process.stderr.write("--cpu-prof profiles a node the bench starts, not one at --url\n");
     const selected = scenarios.filter(
       (s) => s.name === "baseline" || !opts.only || opts.only.includes(s.name),
     );
@@ -109,6 +119,7 @@ async function main(): Promise<void> {
     for (const scenario of selected) {
       const requests = await scenario.prepare(baseUrl);
       await measure(baseUrl, requests, 2, opts.connections); // warm caches and JIT
+      await profiler?.start();
       const cpuBefore = readCpu(nodePid);
       const result = await measure(baseUrl, requests, opts.duration, opts.connections);
       const cpu = cpuMsPer(cpuBefore, readCpu(nodePid), result.requests.total);
@@ -127,11 +138,13 @@ async function main(): Promise<void> {
         note: scenario.target,
       });
       process.stderr.write(`  ${scenario.name}: ${Math.round(rps)} req/s\n`);
+      await writeProfile(profiler, scenario.name);
     }
     if (!opts.only || opts.only.includes("checkout"))
-      rows.push(await checkoutRow(baseUrl, opts, nodePid));
+      rows.push(await checkoutRow(baseUrl, opts, nodePid, profiler));
     report(rows, opts, rssSampler?.peakKib());
   } finally {
+    profiler?.close();
     rssSampler?.stop();
     if (node) await stopNode(node.process);
     if (node?.channels) {
@@ -144,19 +157,30 @@ async function main(): Promise<void> {
 }
 
 /** Orders per second reaching CONFIRMED; its latency is POST /orders → CONFIRMED, not one request. */
-async function checkoutRow(baseUrl: string, opts: Options, nodePid?: number): Promise<Row> {
+async function checkoutRow(
+  baseUrl: string,
+  opts: Options,
+  nodePid?: number,
+  profiler?: ScenarioProfiler,
+): Promise<Row> {
   let cpuBefore: CpuReading | undefined;
+  let profiling: Promise<unknown> | undefined;
   const result = await measureCheckout(baseUrl, {
     durationSec: opts.duration,
     shoppers: opts.shoppers,
     // After the shoppers are registered: their password hashes are not checkout's work.
-    onLoadStart: () => (cpuBefore = readCpu(nodePid)),
+    onLoadStart: () => {
+      profiling = profiler?.start();
+      cpuBefore = readCpu(nodePid);
+    },
   });
   const cpu = cpuBefore ? cpuMsPer(cpuBefore, readCpu(nodePid), result.placed) : {};
   process.stderr.write(
     `  checkout: ${result.confirmedPerSec} confirmed orders/s ` +
       `(${result.placed} placed, ${result.cancelled} cancelled, ${result.failed} failed)\n`,
   );
+  await profiling;
+  await writeProfile(profiler, "checkout");
   return {
     scenario: "checkout",
     requestsPerSec: result.confirmedPerSec,
@@ -169,6 +193,12 @@ async function checkoutRow(baseUrl: string, opts: Options, nodePid?: number): Pr
     serversCpuMsByName: cpu.byServer,
     note: `orders/s reaching CONFIRMED, ${opts.shoppers} shoppers; p50/p99 = POST /orders → CONFIRMED`,
   };
+}
+
+async function writeProfile(profiler: ScenarioProfiler | undefined, scenario: string) {
+  if (!profiler) return;
+  const file = await profiler.stop(scenario);
+  process.stderr.write(`  ${scenario}: CPU profile in ${path.relative(root, file)}\n`);
 }
 
 /**
@@ -195,6 +225,8 @@ function measure(
 interface StartedNode {
   url: string;
   process: ChildProcess;
+  /** The loopback port of its inspector, when the bench profiles it (--cpu-prof). */
+  inspectPort?: number;
   /** A split cluster's channels, under a prefix of this run's own: deleted after it. */
   channels?: { url: string; prefix: string };
 }
@@ -230,9 +262,14 @@ async function startNode(opts: Options): Promise<StartedNode> {
     env,
     stdio: "inherit",
   });
-  const profiling = cpuProf
-    ? ["--cpu-prof", `--cpu-prof-dir=${path.join(root, "bench/profiles")}`]
-    : [];
+  // The all-in-one node is profiled scenario by scenario through its inspector (profiler.ts);
+  // a split cluster's nodes each write a profile of their whole life when they exit.
+  const inspectPort = cpuProf && !split ? port + 1000 : undefined;
+  const profiling = !cpuProf
+    ? []
+    : inspectPort
+      ? [`--inspect=127.0.0.1:${inspectPort}`]
+      : ["--cpu-prof", `--cpu-prof-dir=${profilesDir}`];
   const flags = [...nodeArgs, ...profiling];
   // The cluster launcher starts its nodes itself: NODE_OPTIONS reaches every one of them.
   if (split && flags.length) env.NODE_OPTIONS = [env.NODE_OPTIONS, ...flags].join(" ").trim();
@@ -263,7 +300,7 @@ async function startNode(opts: Options): Promise<StartedNode> {
     await stopNode(child);
     throw err;
   }
-  return { url, process: child, channels };
+  return { url, process: child, channels, inspectPort };
 }
 
 class NodeExitedError extends Error {}
