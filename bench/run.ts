@@ -18,15 +18,19 @@
  * node flags through NODE_OPTIONS. Peak RSS is the sum of the processes'.
  * CPU per request (per order for checkout) is read from /proc for the node
  * and for the MariaDB, Redis and NATS servers on this machine (processes.ts).
+ * After checkout it counts the notifications its orders caused that were not
+ * sent yet, with an admin account it gives the node (notifications.ts).
  * Results: a table on stdout and bench/results/<timestamp>.json.
  */
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
 import { deleteChannels } from "../lib/infra/channels/cleanup";
 import { measureCheckout } from "./checkout";
+import { AdminAccount, NotificationBacklog, NotificationLog } from "./notifications";
 import { cpuMsPer, CpuReading, readCpu, sampleRss } from "./processes";
 import { ScenarioProfiler } from "./profiler";
 import { Scenario, scenarios } from "./scenarios";
@@ -61,6 +65,8 @@ interface Row {
   /** The same for the database, cache and broker servers on this machine, and for each. */
   serversCpuMs?: number;
   serversCpuMsByName?: Record<string, number>;
+  /** Checkout: the emails its orders caused that were not sent yet when the load ended. */
+  notifications?: NotificationBacklog;
   note?: string;
 }
 
@@ -141,7 +147,7 @@ async function main(): Promise<void> {
       await writeProfile(profiler, scenario.name);
     }
     if (!opts.only || opts.only.includes("checkout"))
-      rows.push(await checkoutRow(baseUrl, opts, nodePid, profiler));
+      rows.push(await checkoutRow(baseUrl, opts, { nodePid, profiler, admin: node?.admin }));
     report(rows, opts, rssSampler?.peakKib());
   } finally {
     profiler?.close();
@@ -160,9 +166,14 @@ async function main(): Promise<void> {
 async function checkoutRow(
   baseUrl: string,
   opts: Options,
-  nodePid?: number,
-  profiler?: ScenarioProfiler,
+  {
+    nodePid,
+    profiler,
+    admin,
+  }: { nodePid?: number; profiler?: ScenarioProfiler; admin?: AdminAccount },
 ): Promise<Row> {
+  // Only the node the bench starts has an admin account the bench knows.
+  const notificationLog = admin ? await NotificationLog.open(baseUrl, admin) : undefined;
   let cpuBefore: CpuReading | undefined;
   let profiling: Promise<unknown> | undefined;
   const result = await measureCheckout(baseUrl, {
@@ -175,12 +186,18 @@ async function checkoutRow(
     },
   });
   const cpu = cpuBefore ? cpuMsPer(cpuBefore, readCpu(nodePid), result.placed) : {};
+  const loadEnded = Date.now();
+  const waitingAtEnd = await notificationLog?.waiting();
   process.stderr.write(
     `  checkout: ${result.confirmedPerSec} confirmed orders/s ` +
       `(${result.placed} placed, ${result.cancelled} cancelled, ${result.failed} failed)\n`,
   );
   await profiling;
   await writeProfile(profiler, "checkout");
+  const notifications =
+    waitingAtEnd === undefined
+      ? undefined
+      : await notificationLog!.drained(loadEnded, waitingAtEnd);
   return {
     scenario: "checkout",
     requestsPerSec: result.confirmedPerSec,
@@ -191,6 +208,7 @@ async function checkoutRow(
     nodeCpuMs: cpu.nodeMs,
     serversCpuMs: cpu.serversMs,
     serversCpuMsByName: cpu.byServer,
+    notifications,
     note: `orders/s reaching CONFIRMED, ${opts.shoppers} shoppers; p50/p99 = POST /orders → CONFIRMED`,
   };
 }
@@ -227,6 +245,8 @@ interface StartedNode {
   process: ChildProcess;
   /** The loopback port of its inspector, when the bench profiles it (--cpu-prof). */
   inspectPort?: number;
+  /** An admin account of the node, to read its notification log. */
+  admin: AdminAccount;
   /** A split cluster's channels, under a prefix of this run's own: deleted after it. */
   channels?: { url: string; prefix: string };
 }
@@ -243,6 +263,12 @@ async function startNode(opts: Options): Promise<StartedNode> {
     AUTH_RATE_LIMIT_MAX: "0",
     LOG_LEVEL: "warn",
   };
+  // The node creates (or promotes) this admin at start: the bench reads the notification log with it.
+  if (!env.ADMIN_EMAIL || !env.ADMIN_PASSWORD) {
+    env.ADMIN_EMAIL = "bench-admin@example.com";
+    env.ADMIN_PASSWORD = `bench-${randomBytes(12).toString("base64url")}`;
+  }
+  const admin = { email: env.ADMIN_EMAIL, password: env.ADMIN_PASSWORD };
   let channels: StartedNode["channels"];
   if (split) {
     // Apart from any other cluster on the same NATS or Redis.
@@ -300,7 +326,7 @@ async function startNode(opts: Options): Promise<StartedNode> {
     await stopNode(child);
     throw err;
   }
-  return { url, process: child, channels, inspectPort };
+  return { url, process: child, channels, inspectPort, admin };
 }
 
 class NodeExitedError extends Error {}
@@ -354,6 +380,14 @@ function report(rows: Row[], opts: Options, peakRssKib?: number): void {
   out.push(
     "CPU ms: per request (per order placed for checkout), of the node and of the MariaDB, Redis and NATS servers on this machine",
   );
+  const backlog = rows.find((r) => r.notifications)?.notifications;
+  if (backlog)
+    out.push(
+      `checkout emails: ${backlog.waitingAtEnd} not sent yet when the load ended, ` +
+        (backlog.drainedAfterSec === undefined
+          ? "some still waiting 120 s later"
+          : `all sent ${backlog.drainedAfterSec} s later`),
+    );
   // /proc counts in KiB; the target is in MB (10^6 bytes), so both are shown.
   const peakRssMib = peakRssKib ? Math.round(peakRssKib / 1024) : undefined;
   const peakRssMb = peakRssKib ? Math.round((peakRssKib * 1024) / 1e6) : undefined;

@@ -576,6 +576,12 @@ export const CONFIG_KEYS = {
     int,
     5,
   ),
+  notificationConcurrency: key(
+    "NOTIFICATION_CONCURRENCY",
+    "Notifications one node sends at once (each send mostly waits on the mail or SMS server).",
+    int,
+    16,
+  ),
   notificationBackoffMs: key(
     "NOTIFICATION_BACKOFF_MS",
     "Delay before the first retry of a notification send; doubles on each further attempt.",

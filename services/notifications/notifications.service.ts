@@ -56,8 +56,6 @@ interface NotificationsMethods {
 type Ctx<P> = Context<P, RequestMeta>;
 type This = Service & NotificationsLocals & NotificationsMethods;
 
-/** Sends in flight at once per node: SMTP and SMS calls mostly wait on the network. */
-const WORKER_CONCURRENCY = 4;
 const CONSUMER_GROUP = "notifications";
 
 const notificationExample: NotificationView = {
@@ -176,6 +174,8 @@ const NotificationsService: ServiceSchema<
     const { config } = infra;
     if (config.notificationMaxAttempts < 1)
       throw new Error("NOTIFICATION_MAX_ATTEMPTS must be at least 1");
+    if (config.notificationConcurrency < 1)
+      throw new Error("NOTIFICATION_CONCURRENCY must be at least 1");
     this.renderer = await TemplateRenderer.load();
     this.transports = createTransports(config, (message) => this.logger.info(message));
     this.logger.info(`email transport: ${this.transports.email.description}`);
@@ -199,7 +199,9 @@ const NotificationsService: ServiceSchema<
       maxAttempts: config.notificationMaxAttempts,
       log: this.logger,
     });
-    this.queue.process((job) => delivery.deliver(job), { concurrency: WORKER_CONCURRENCY });
+    this.queue.process((job) => delivery.deliver(job), {
+      concurrency: config.notificationConcurrency,
+    });
     // Rows recorded but never queued (or whose in-process queue died with its node) go back on it.
     this.sweeper = new PeriodicTask(
       async () => {

@@ -35,6 +35,7 @@ const modes =
 
 const PASSWORD = "correct horse battery staple";
 const MAX_ATTEMPTS = 3;
+const CONCURRENCY = 3;
 
 interface ErrorBody {
   error: { type: string; code: number; details: { field?: string }[] };
@@ -62,6 +63,7 @@ describe.each(modes)("notifications end to end (%s)", (mode) => {
         SMTP_URL: smtp.url,
         NOTIFICATION_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
         NOTIFICATION_BACKOFF_MS: "50",
+        NOTIFICATION_CONCURRENCY: String(CONCURRENCY),
         ...(real ? { ...real.env, ...channelsEnv("redis", channelsPrefix) } : {}),
         CHANNELS_PREFIX: channelsPrefix,
       },
@@ -187,6 +189,19 @@ describe.each(modes)("notifications end to end (%s)", (mode) => {
     await sleep(300);
     expect(smtp.refusedFor(email)).toBe(MAX_ATTEMPTS);
     expect(smtp.mailTo(email)).toHaveLength(0);
+  });
+
+  it("sends NOTIFICATION_CONCURRENCY emails at once to a slow mail server, and no more", async () => {
+    const emails = Array.from({ length: 8 }, newEmail);
+    smtp.setDelay(600);
+    smtp.resetMostInFlight();
+    try {
+      await Promise.all(emails.map((email) => register(email)));
+      await Promise.all(emails.map((email) => smtp.waitForMail(email, /^Welcome/, 20_000)));
+    } finally {
+      smtp.setDelay(0);
+    }
+    expect(smtp.mostInFlight()).toBe(CONCURRENCY);
   });
 
   it("shows the delivery log to admins only, filtered and paged, newest first", async () => {

@@ -38,6 +38,9 @@ export interface TestSmtpServer {
   refusedFor(address: string): number;
   /** Every message waits this long before it is accepted (a slow server). */
   setDelay(ms: number): void;
+  /** The most messages held at once (sent, not yet accepted) since the last reset. */
+  mostInFlight(): number;
+  resetMostInFlight(): void;
   close(): Promise<void>;
 }
 
@@ -46,6 +49,8 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
   const toRefuse = new Map<string, number>();
   const refused = new Map<string, number>();
   let delayMs = 0;
+  let inFlight = 0;
+  let mostInFlight = 0;
 
   const server = new SMTPServer({
     authOptional: true,
@@ -67,7 +72,9 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
           return;
         }
         const raw = Buffer.concat(chunks);
+        mostInFlight = Math.max(mostInFlight, ++inFlight);
         setTimeout(() => {
+          inFlight--;
           simpleParser(raw)
             .then((parsed) => {
               received.push({
@@ -107,6 +114,10 @@ export async function startSmtpServer(): Promise<TestSmtpServer> {
     },
     setDelay(ms) {
       delayMs = ms;
+    },
+    mostInFlight: () => mostInFlight,
+    resetMostInFlight() {
+      mostInFlight = inFlight;
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
