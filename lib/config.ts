@@ -34,6 +34,12 @@ const fraction: Parser<number> = (raw, name) => {
     throw new Error(`${name} must be a number from 0 to 1, got "${raw}"`);
   return n;
 };
+/** An ISO 4217 code: three upper-case letters. */
+const currencyCode: Parser<string> = (raw, name) => {
+  if (!/^[A-Z]{3}$/.test(raw))
+    throw new Error(`${name} must be an ISO 4217 code (three upper-case letters), got "${raw}"`);
+  return raw;
+};
 const list: Parser<string[]> = (raw) =>
   raw
     .split(",")
@@ -446,6 +452,12 @@ export const CONFIG_KEYS = {
     "Seconds after its last change that an abandoned guest cart expires.",
     int,
     7 * 24 * 3600,
+  ),
+  shopCurrency: key(
+    "SHOP_CURRENCY",
+    "The shop's currency (ISO 4217): an empty cart's zero subtotal is in it, and `npm run seed` prices the demo catalog in it.",
+    currencyCode,
+    "EUR",
   ),
   cartMaxLines: key("CART_MAX_LINES", "Most distinct products in one cart.", int, 100),
   cartMaxQuantity: key("CART_MAX_QUANTITY", "Most units of one product in one cart line.", int, 99),

@@ -31,8 +31,6 @@ export interface DemoProduct {
   stock: number;
 }
 
-export const CURRENCY = "EUR";
-
 /** mulberry32: a tiny, fast, well-distributed 32-bit PRNG. */
 export function prng(seed: number): () => number {
   let a = seed >>> 0;
@@ -572,8 +570,8 @@ function leaves(): Leaf[] {
   return out;
 }
 
-/** `count` products, the same ones for the same seed. */
-export function demoProducts(count: number, seed = 1): DemoProduct[] {
+/** `count` products priced in `currency` (amounts in its minor units), the same for the same seed. */
+export function demoProducts(count: number, seed = 1, currency = "EUR"): DemoProduct[] {
   const rnd = prng(seed);
   const all = leaves();
   const products: DemoProduct[] = [];
@@ -598,7 +596,7 @@ export function demoProducts(count: number, seed = 1): DemoProduct[] {
       description: describe(rnd, name, noun, attributes),
       brand,
       category: leaf.slug,
-      price: { amount: priceIn(rnd, leaf.price), currency: CURRENCY },
+      price: { amount: priceIn(rnd, leaf.price), currency },
       attributes,
       images: Array.from(
         { length: imageCount },

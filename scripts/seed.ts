@@ -92,7 +92,7 @@ async function seed(options: SeedOptions): Promise<void> {
     }
 
     const categoryIds = await createCategories(broker);
-    const products = demoProducts(options.products, options.seed);
+    const products = demoProducts(options.products, options.seed, config.shopCurrency);
 
     // One phase at a time: on SQLite everything shares one writer, and a phase's reads
     // (the id export) would queue behind the previous phase's outbox traffic.

@@ -245,6 +245,7 @@ const CartService: ServiceSchema<ServiceSettingSchema, CartMethods, CartLocals> 
       writer,
       guestTtlMs,
       limits: { maxLines: config.cartMaxLines, maxQuantity: config.cartMaxQuantity },
+      shopCurrency: config.shopCurrency,
     });
 
     this.tasks = [

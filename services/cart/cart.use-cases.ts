@@ -51,6 +51,8 @@ export interface CartUseCasesOptions {
   cache: CartCache;
   writer: CartWriter;
   limits: CartLimits;
+  /** The currency of an empty cart's zero subtotal (SHOP_CURRENCY). */
+  shopCurrency: string;
   guestTtlMs: number;
   now?: () => Date;
 }
@@ -62,11 +64,13 @@ export class CartUseCases {
   private readonly cache: CartCache;
   private readonly writer: CartWriter;
   private readonly limits: CartLimits;
+  private readonly shopCurrency: string;
   private readonly now: () => Date;
   private readonly finder: CartFinder;
 
   constructor(opts: CartUseCasesOptions) {
     ({ store: this.store, cache: this.cache, writer: this.writer, limits: this.limits } = opts);
+    this.shopCurrency = opts.shopCurrency;
     this.now = opts.now ?? (() => new Date());
     this.finder = new CartFinder({ ...opts, now: this.now });
   }
@@ -74,7 +78,7 @@ export class CartUseCases {
   /** A new guest cart; its answer is the only time the token is shown. */
   async createGuestCart(): Promise<NewGuestCart> {
     const { cart, token } = await this.finder.createGuestCart();
-    return { ...priceView(cart, new Map(), new Map()), token };
+    return { ...priceView(cart, new Map(), new Map(), this.shopCurrency), token };
   }
 
   /** The user's active cart, created when they have none. */
@@ -322,12 +326,17 @@ export class CartUseCases {
 
   private async priced(cart: CartDocument, shop: Shop): Promise<CartView> {
     const ids = cart.lines.map((line) => line.productId);
-    if (!ids.length) return priceView(cart, new Map(), new Map());
+    if (!ids.length) return priceView(cart, new Map(), new Map(), this.shopCurrency);
     const [products, availability] = await Promise.all([
       shop.products(ids),
       shop.availability(ids),
     ]);
-    return priceView(cart, new Map(products.map((p) => [p.id, p])), availability);
+    return priceView(
+      cart,
+      new Map(products.map((p) => [p.id, p])),
+      availability,
+      this.shopCurrency,
+    );
   }
 
   /** Inside a write: the cart was closed after the caller found it. */

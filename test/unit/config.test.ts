@@ -16,6 +16,13 @@ describe("configuration", () => {
     expect(() => loadConfig({ ACCESS_TOKEN_TTL: "3600" })).toThrow(/ACCESS_TOKEN_TTL/);
   });
 
+  it("takes the shop's currency as an ISO 4217 code, and nothing else", () => {
+    expect(loadConfig({}).shopCurrency).toBe("EUR");
+    expect(loadConfig({ SHOP_CURRENCY: "USD" }).shopCurrency).toBe("USD");
+    for (const bad of ["usd", "US", "EURO", "€"])
+      expect(() => loadConfig({ SHOP_CURRENCY: bad })).toThrow(/SHOP_CURRENCY must be an ISO 4217/);
+  });
+
   it("lets a service have its own database URL", () => {
     const config = loadConfig({ MYSQL_URL: "mysql://a/shared" });
     expect(mysqlUrlFor("users", config, { USERS_MYSQL_URL: "mysql://b/users" })).toBe(

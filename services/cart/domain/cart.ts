@@ -20,9 +20,6 @@ export interface CartLimits {
 /** What the cart needs to know about a product when a line changes. */
 export type ProductForCart = Pick<ProductSnapshot, "id" | "name" | "price" | "status">;
 
-/** An empty cart has no currency of its own yet; its zero subtotal is shown in the shop's. */
-export const EMPTY_CART_CURRENCY = "USD";
-
 /** Adds `quantity` units of an active product: to its line, or as a new line. */
 export function addLine(
   lines: readonly StoredCartLine[],
@@ -129,17 +126,19 @@ export type Availability = ReadonlyMap<string, number>;
  * flagged when that differs from the price last seen or when the product
  * cannot be bought in that quantity; totals computed here, in minor units.
  * A product the catalog no longer has keeps the price last seen and reads as
- * unavailable.
+ * unavailable. An empty cart has no currency of its own: its zero subtotal
+ * is in the shop's (`shopCurrency`).
  */
 export function priceView(
   cart: CartDocument,
   products: ReadonlyMap<string, ProductForCart>,
   availability: Availability,
+  shopCurrency: string,
 ): CartView {
   const items = cart.lines.map((line) =>
     lineView(line, products.get(line.productId), availability),
   );
-  const currency = cartCurrency(cart.lines) ?? EMPTY_CART_CURRENCY;
+  const currency = cartCurrency(cart.lines) ?? shopCurrency;
   return {
     id: cart.id,
     status: cart.status,

@@ -161,6 +161,7 @@ describe("the priced cart", () => {
         ["a", 10],
         ["b", 3],
       ]),
+      "USD", // a cart with lines is in their currency, whatever the shop's
     );
     expect(view.items).toEqual([
       {
@@ -206,6 +207,7 @@ describe("the priced cart", () => {
         ["short", 3],
         ["archived", 50],
       ]),
+      "EUR",
     );
     expect(view.items.map((i) => [i.productId, i.available, i.availableQuantity])).toEqual([
       ["short", false, 3],
@@ -217,10 +219,10 @@ describe("the priced cart", () => {
     expect(view.hasUnavailableItems).toBe(true);
   });
 
-  it("shows an empty cart with a zero subtotal", () => {
-    expect(priceView(cart([]), new Map(), new Map())).toMatchObject({
+  it("shows an empty cart with a zero subtotal in the shop's currency", () => {
+    expect(priceView(cart([]), new Map(), new Map(), "JPY")).toMatchObject({
       items: [],
-      subtotal: { amount: 0 },
+      subtotal: { amount: 0, currency: "JPY" },
       itemCount: 0,
       hasPriceChanges: false,
       hasUnavailableItems: false,
