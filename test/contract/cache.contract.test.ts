@@ -139,6 +139,45 @@ describe.each(adaptersFor("redis"))("action cache contract (%s)", (adapter) => {
     expect(runs("stock.get", "a")).toBe(1);
   });
 
+  it('clean("<service>.*") also removes what the service\'s own code cached', async () => {
+    await broker.cacher!.set("pricing.snapshot:a", { id: "a" }, 60);
+    await broker.cacher!.set("stock.snapshot:a", { id: "a" }, 60);
+
+    await broker.cacher!.clean("pricing.**");
+
+    // A miss: undefined from the memory cacher, null from Redis.
+    expect((await broker.cacher!.get("pricing.snapshot:a")) ?? null).toBeNull();
+    expect(await broker.cacher!.get("stock.snapshot:a")).toEqual({ id: "a" });
+  });
+
+  if (adapter === "redis")
+    it("cleans a service without walking the rest of the Redis keyspace", async () => {
+      const redis = new Redis(servers.redis!);
+      const scans = async () =>
+        Number(/cmdstat_scan:calls=(\d+)/.exec(await redis.info("commandstats"))?.[1] ?? 0);
+      try {
+        // Keys of everything else a deployment keeps in Redis: sessions, rate limits, jobs.
+        const others = redis.pipeline();
+        for (let i = 0; i < 20_000; i++) others.set(`${prefix}other:${i}`, "x", "EX", 120);
+        await others.exec();
+        for (const id of ["a", "b", "c"]) await call("pricing.get", id);
+        const index = `${prefix}cache-~index:pricing`;
+        expect(await redis.ttl(index)).toBeGreaterThan(DEFAULT_TTL_SEC - 10);
+
+        const scansBefore = await scans();
+        await broker.cacher!.clean("pricing.*");
+        expect(await scans()).toBe(scansBefore);
+
+        for (const id of ["a", "b", "c"]) await call("pricing.get", id);
+        expect(["a", "b", "c"].map((id) => runs("pricing.get", id))).toEqual([2, 2, 2]);
+        // The index went with the entries, and names only the ones cached since.
+        expect(await redis.scard(index)).toBe(3);
+      } finally {
+        await deleteRedisKeys(servers.redis!, `${prefix}other:`);
+        redis.disconnect();
+      }
+    });
+
   it("keeps an entry for the configured default TTL when the action sets none", async () => {
     await call("pricing.get", "ttl");
     const keys = (await broker.cacher!.getCacheKeys()).map((k: { key: string }) => k.key);
