@@ -19,9 +19,10 @@ interface IndexedCommands {
  * whole Redis keyspace.
  *
  * Its `clean("<service>.*")` SCANs every key of the database 100 at a time
- * to find the service's: with 200,000 keys in Redis (sessions, rate limits,
- * queued and finished jobs, carts) one clean took 2,000 round trips, 380 ms
- * and 120 ms of the Redis server's CPU, however few entries the service had.
+ * to find the service's: with 200,000 other keys in Redis (rate limits,
+ * login throttles, queued and finished jobs, carts) one clean took 2,000
+ * round trips, 400–500 ms and about 140 ms of the Redis server's CPU,
+ * however few entries the service had (decision 24).
  * The catalog cleans its cache up to once a second while stock changes, on
  * every catalog node.
  *
