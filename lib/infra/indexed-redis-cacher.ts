@@ -82,10 +82,17 @@ export class IndexedRedisCacher extends Cachers.Redis<Redis | Cluster> {
       .finally(timeEnd);
   }
 
+  /** The entries, as the REPL's `cache keys` lists them: the indexes are not entries. */
+  override async getCacheKeys() {
+    return (await super.getCacheKeys()).filter((entry) => !entry.key.startsWith(INDEX_PREFIX));
+  }
+
   private indexOf(service: string): string {
-    return `${this.prefix}~index:${service}`;
+    return `${this.prefix}${INDEX_PREFIX}${service}`;
   }
 }
+
+const INDEX_PREFIX = "~index:";
 
 /** "catalog.get:…" → "catalog": the service part of an action's (or a service's own) cache key. */
 function serviceOf(key: string): string | undefined {

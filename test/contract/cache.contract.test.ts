@@ -172,6 +172,10 @@ describe.each(adaptersFor("redis"))("action cache contract (%s)", (adapter) => {
         expect(["a", "b", "c"].map((id) => runs("pricing.get", id))).toEqual([2, 2, 2]);
         // The index went with the entries, and names only the ones cached since.
         expect(await redis.scard(index)).toBe(3);
+        // It is not an entry: the REPL's `cache keys` lists the entries alone.
+        const listed = (await broker.cacher!.getCacheKeys()).map((k: { key: string }) => k.key);
+        expect(listed.filter((k: string) => k.startsWith("pricing.")).length).toBe(3);
+        expect(listed.some((k: string) => k.includes("index"))).toBe(false);
       } finally {
         await deleteRedisKeys(servers.redis!, `${prefix}other:`);
         redis.disconnect();
