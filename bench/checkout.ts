@@ -130,17 +130,28 @@ async function inStockProducts(api: string): Promise<string[]> {
 async function registerShopper(api: string): Promise<string> {
   const email = `bench_${randomUUID()}@example.com`;
   const password = "bench-Password-2026!";
-  const post = (path: string, body: unknown) =>
-    fetch(`${api}${path}`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(body),
-    });
-  const registered = await post("/auth/register", { email, password, name: "Bench Shopper" });
+  const registered = await postJson(api, "/auth/register", {
+    email,
+    password,
+    name: "Bench Shopper",
+  });
   if (registered.status !== 201) throw new Error(`register answered ${registered.status}`);
-  const login = await post("/auth/login", { email, password });
+  return logIn(api, email, password);
+}
+
+/** An access token for the account (`api`: the node's `/api/v1` URL). */
+export async function logIn(api: string, email: string, password: string): Promise<string> {
+  const login = await postJson(api, "/auth/login", { email, password });
   if (login.status !== 200) throw new Error(`login answered ${login.status}`);
   return ((await login.json()) as { accessToken: string }).accessToken;
+}
+
+function postJson(api: string, path: string, body: unknown): Promise<Response> {
+  return fetch(`${api}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
 }
 
 function percentile(sorted: number[], p: number): number {

@@ -1,3 +1,5 @@
+import { logIn } from "./checkout";
+
 /**
  * Whether the emails an order causes keep up with checkout. They are sent
  * from a queue after the order is confirmed, so a checkout figure can look
@@ -29,13 +31,7 @@ export class NotificationLog {
 
   static async open(baseUrl: string, { email, password }: AdminAccount): Promise<NotificationLog> {
     const api = `${baseUrl}/api/v1`;
-    const res = await fetch(`${api}/auth/login`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ email, password }),
-    });
-    if (res.status !== 200) throw new Error(`admin login answered ${res.status}`);
-    return new NotificationLog(api, ((await res.json()) as { accessToken: string }).accessToken);
+    return new NotificationLog(api, await logIn(api, email, password));
   }
 
   /** Not sent yet: queued (or waiting for a retry) and being sent. */

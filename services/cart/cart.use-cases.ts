@@ -69,8 +69,13 @@ export class CartUseCases {
   private readonly finder: CartFinder;
 
   constructor(opts: CartUseCasesOptions) {
-    ({ store: this.store, cache: this.cache, writer: this.writer, limits: this.limits } = opts);
-    this.shopCurrency = opts.shopCurrency;
+    ({
+      store: this.store,
+      cache: this.cache,
+      writer: this.writer,
+      limits: this.limits,
+      shopCurrency: this.shopCurrency,
+    } = opts);
     this.now = opts.now ?? (() => new Date());
     this.finder = new CartFinder({ ...opts, now: this.now });
   }
