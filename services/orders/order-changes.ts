@@ -52,9 +52,14 @@ export class OrderChanges {
     while (awaited(status) && !this.closed && this.count < this.maxWaiters) {
       const left = deadline - Date.now();
       if (left <= 0) break;
+      const last = left <= this.recheckMs;
       const signalled = await this.signalOrTimeout(orderId, Math.min(left, this.recheckMs));
       if (signalled && awaited(signalled) && Date.now() < deadline) continue;
       status = (value = await read()).status;
+      // The last timer ends the wait. Timers keep their own millisecond clock, so
+      // one can fire a millisecond before Date.now() reaches the deadline, and
+      // the loop would wait that millisecond and read the order once more.
+      if (last && !signalled) break;
     }
     return value ?? read();
   }

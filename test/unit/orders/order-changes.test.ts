@@ -95,6 +95,27 @@ describe("OrderChanges", () => {
     expect(changes.waiting).toBe(0);
   });
 
+  it("ends the wait with its last timer, even when Date.now() is a millisecond short of it", async () => {
+    const changes = new OrderChanges(10, 60_000);
+    const stuck = order("PENDING");
+    // Timers keep their own millisecond clock: the wall clock can read 99 ms when a 100 ms timer fires.
+    const realNow = Date.now.bind(Date);
+    let started: number | undefined;
+    let laterCalls = 0;
+    const now = jest.spyOn(Date, "now").mockImplementation(() => {
+      const t = realNow();
+      if (started === undefined) return (started = t);
+      return ++laterCalls <= 5 ? Math.min(t, started + 99) : t;
+    });
+    try {
+      const result = await changes.waitWhile("o8", 100, stuck.read, pending, async () => "PENDING");
+      expect(result).toEqual({ status: "PENDING" });
+      expect(stuck.state.reads).toBe(1);
+    } finally {
+      now.mockRestore();
+    }
+  });
+
   it("does not wait past its cap of waiters, nor once closed", async () => {
     const changes = new OrderChanges(1, 60_000);
     const first = order("PENDING");
