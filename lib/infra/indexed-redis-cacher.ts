@@ -4,14 +4,12 @@ import { Cachers, METRIC, type ServiceBroker } from "moleculer";
 
 /** The scripts, as commands of the cacher's client (ioredis sends them by SHA). */
 interface IndexedCommands {
+  /** `numberOfKeys`: the entry and its one or two indexes. */
   setIndexed(
-    entry: string,
-    index: string,
-    value: Buffer,
-    ttlSec: number,
-    indexTtlSec: number,
+    numberOfKeys: number,
+    ...keysThenArgs: [...indexedKeys: string[], value: Buffer, ttlSec: number, indexTtlSec: number]
   ): Promise<unknown>;
-  deleteIndexed(index: string): Promise<number>;
+  deleteIndexed(index: string, indexPrefix: string): Promise<number>;
 }
 
 /**
@@ -27,36 +25,44 @@ interface IndexedCommands {
  * every catalog node.
  *
  * This cacher writes each entry together with its key's membership of the
- * service's index set (`<prefix>~index:<service>`), in one script, and cleans
- * a service by deleting the keys its index names, and the index, in one
- * script: the cost follows the service's own entries. Other patterns, and a
- * Redis Cluster (one service's keys live on several of its nodes), keep the
- * SCAN. Entries written by a cacher without the index (before an upgrade)
- * are not in it: they live out their TTL.
+ * service's index set (`<prefix>~index:<service>`) and, for a key
+ * `<service>.<name>:<params>`, of that name's (`<prefix>~index:<service>.<name>`),
+ * in one script. It cleans a service, or one name of it
+ * (`clean("catalog.listProducts:**")`), by deleting the keys the index names,
+ * and the index, in one script: the cost follows the entries cleaned.
+ * Cleaning a service also drops the name indexes of the entries it deletes.
+ * Other patterns, and a Redis Cluster (one service's keys live on several of
+ * its nodes), keep the SCAN. Entries written by a cacher without the index
+ * (before an upgrade) are not in it: they live out their TTL.
  */
 export class IndexedRedisCacher extends Cachers.Redis<Redis | Cluster> {
-  /** Per service, the longest TTL its entries were given: the index lives at least as long. */
+  /** Per index, the longest TTL its entries were given: the index lives at least as long. */
   private readonly longestTtlSec = new Map<string, number>();
 
   override init(broker: ServiceBroker): void {
     super.init(broker);
     if (this.client instanceof Cluster) return;
-    this.client.defineCommand("setIndexed", { numberOfKeys: 2, lua: SET_INDEXED });
+    // The number of keys is given on each call: an entry has one or two indexes.
+    this.client.defineCommand("setIndexed", { lua: SET_INDEXED });
     this.client.defineCommand("deleteIndexed", { numberOfKeys: 1, lua: DELETE_INDEXED });
   }
 
   override set(key: string, data: unknown, ttl?: number): Promise<void> {
-    const service = serviceOf(key);
-    if (!service || this.client instanceof Cluster) return super.set(key, data, ttl);
+    const groups = groupsOf(key);
+    if (!groups.length || this.client instanceof Cluster) return super.set(key, data, ttl);
     const seconds = ttl ?? (this.opts as { ttl?: number }).ttl ?? 0;
     const { serializer } = this as unknown as { serializer: { serialize(data: unknown): Buffer } };
-    // 0 (no expiry) for an entry without one: then neither may its index expire.
-    const longest = seconds && Math.max(seconds, this.longestTtlSec.get(service) ?? 0);
-    if (longest) this.longestTtlSec.set(service, longest);
+    // 0 (no expiry) for an entry without one: then neither may its indexes expire.
+    let longest = seconds;
+    for (const group of groups)
+      if (longest) longest = Math.max(longest, this.longestTtlSec.get(group) ?? 0);
+    if (longest) for (const group of groups) this.longestTtlSec.set(group, longest);
+    const indexes = groups.map((group) => this.indexOf(group));
     const write = () =>
       this.commands.setIndexed(
+        1 + indexes.length,
         this.prefix + key,
-        this.indexOf(service),
+        ...indexes,
         serializer.serialize(data),
         seconds,
         longest,
@@ -69,11 +75,11 @@ export class IndexedRedisCacher extends Cachers.Redis<Redis | Cluster> {
   }
 
   override clean(match: string | string[] = "*"): Promise<void> {
-    // "catalog.*" or "catalog.**"; a versioned name ("v2.catalog.*") takes the SCAN.
-    const service =
-      typeof match === "string" ? /^([^.*?[\]]+)\.\*\*?$/.exec(match)?.[1] : undefined;
-    if (!service || this.client instanceof Cluster) return super.clean(match);
-    const remove = () => this.commands.deleteIndexed(this.indexOf(service));
+    // "catalog.*", "catalog.**" or "catalog.listProducts:**"; a versioned name ("v2.catalog.*") takes the SCAN.
+    const group = typeof match === "string" ? indexedGroupOf(match) : undefined;
+    if (!group || this.client instanceof Cluster) return super.clean(match);
+    const remove = () =>
+      this.commands.deleteIndexed(this.indexOf(group), `${this.prefix}${INDEX_PREFIX}`);
     return this.measured(
       METRIC.MOLECULER_CACHER_CLEAN_TOTAL,
       METRIC.MOLECULER_CACHER_CLEAN_TIME,
@@ -99,22 +105,38 @@ export class IndexedRedisCacher extends Cachers.Redis<Redis | Cluster> {
     return this.client as unknown as IndexedCommands;
   }
 
-  private indexOf(service: string): string {
-    return `${this.prefix}${INDEX_PREFIX}${service}`;
+  private indexOf(group: string): string {
+    return `${this.prefix}${INDEX_PREFIX}${group}`;
   }
 }
 
 const INDEX_PREFIX = "~index:";
 
-/** "catalog.get:…" → "catalog": the service part of an action's (or a service's own) cache key. */
-function serviceOf(key: string): string | undefined {
+/**
+ * The indexes an entry is named in: "catalog.getProduct:…" → "catalog" and
+ * "catalog.getProduct"; "catalog.tree" (no parameters) and a versioned name
+ * ("v2.catalog.get:…", which only a scan cleans) → the first part alone.
+ */
+function groupsOf(key: string): string[] {
   const dot = key.indexOf(".");
-  return dot > 0 ? key.slice(0, dot) : undefined;
+  if (dot <= 0) return [];
+  const service = key.slice(0, dot);
+  const colon = key.indexOf(":", dot + 1);
+  const name = colon > dot + 1 ? key.slice(dot + 1, colon) : "";
+  return name && !name.includes(".") ? [service, key.slice(0, colon)] : [service];
+}
+
+/** The index that serves a clean pattern, or undefined when only a scan can. */
+function indexedGroupOf(match: string): string | undefined {
+  return (
+    /^([^.*?[\]:]+)\.\*\*?$/.exec(match)?.[1] ??
+    /^([^.*?[\]:]+\.[^.*?[\]:]+):\*\*?$/.exec(match)?.[1]
+  );
 }
 
 /**
  * Writes the entry KEYS[1] (value ARGV[1], for ARGV[2] seconds, 0: no expiry)
- * and names it in the index KEYS[2], which then lives ARGV[3] seconds (0: no expiry).
+ * and names it in the indexes KEYS[2..], which then live ARGV[3] seconds (0: no expiry).
  */
 const SET_INDEXED = `
 if tonumber(ARGV[2]) > 0 then
@@ -122,20 +144,37 @@ if tonumber(ARGV[2]) > 0 then
 else
   redis.call('SET', KEYS[1], ARGV[1])
 end
-redis.call('SADD', KEYS[2], KEYS[1])
-if tonumber(ARGV[3]) > 0 then
-  redis.call('EXPIRE', KEYS[2], ARGV[3])
-else
-  redis.call('PERSIST', KEYS[2])
+for i = 2, #KEYS do
+  redis.call('SADD', KEYS[i], KEYS[1])
+  if tonumber(ARGV[3]) > 0 then
+    redis.call('EXPIRE', KEYS[i], ARGV[3])
+  else
+    redis.call('PERSIST', KEYS[i])
+  end
 end
 `;
 
-/** Deletes the keys the index KEYS[1] names, then the index; atomic, so no write falls between. */
+/**
+ * Deletes the keys the index KEYS[1] names, then the index; atomic, so no
+ * write falls between. A service's index (no "." in its name) also takes
+ * the name indexes of its entries (ARGV[1]: the indexes' key prefix), so
+ * they do not keep naming deleted entries.
+ */
 const DELETE_INDEXED = `
 local keys = redis.call('SMEMBERS', KEYS[1])
 for i = 1, #keys, 500 do
   redis.call('UNLINK', unpack(keys, i, math.min(i + 499, #keys)))
 end
 redis.call('DEL', KEYS[1])
+local group = string.sub(KEYS[1], #ARGV[1] + 1)
+if not string.find(group, '.', 1, true) then
+  local entryPrefix = #ARGV[1] - #'${INDEX_PREFIX}'
+  local named = {}
+  for _, key in ipairs(keys) do
+    local colon = string.find(key, ':', entryPrefix + 1, true)
+    if colon then named[ARGV[1] .. string.sub(key, entryPrefix + 1, colon - 1)] = true end
+  end
+  for index in pairs(named) do redis.call('DEL', index) end
+end
 return #keys
 `;

@@ -30,23 +30,25 @@ export class Coalesced {
 
 /**
  * Runs `fn` at most once per `intervalMs`: the first request after a quiet
- * interval at once, the requests during an interval once at its end. For
- * changes readers may see up to `intervalMs` late: a checkout changes stock
- * twice per order, and cleaning the whole catalog cache on each would leave
- * every product read uncached while a shop is selling.
+ * interval at once, the requests during an interval once at its end, with
+ * the items they named (each once). For changes readers may see up to
+ * `intervalMs` late: a checkout changes stock twice per order, and cleaning
+ * on each would leave the products' reads uncached while a shop is selling.
  */
-export class Throttled {
+export class Throttled<T> {
   private lastRun = Number.NEGATIVE_INFINITY;
   private timer?: NodeJS.Timeout;
+  private pending = new Set<T>();
 
   constructor(
-    private readonly fn: () => Promise<void>,
+    private readonly fn: (items: T[]) => Promise<void>,
     private readonly intervalMs: number,
     private readonly onError: (err: unknown) => void,
     private readonly now: () => number = Date.now,
   ) {}
 
-  request(): void {
+  request(item: T): void {
+    this.pending.add(item);
     if (this.timer) return; // a run is already due
     const wait = this.lastRun + this.intervalMs - this.now();
     if (wait <= 0) {
@@ -70,6 +72,8 @@ export class Throttled {
 
   private runNow(): Promise<void> {
     this.lastRun = this.now();
-    return this.fn().catch(this.onError);
+    const items = [...this.pending];
+    this.pending = new Set();
+    return this.fn(items).catch(this.onError);
   }
 }

@@ -138,6 +138,15 @@ export class CatalogRepository {
     return rows.map((row) => toRecord(row.get({ plain: true })));
   }
 
+  /** The slugs of these products (unknown ids left out): what their pages are cached under. */
+  async productSlugs(ids: string[]): Promise<{ id: string; slug: string }[]> {
+    if (!ids.length) return [];
+    return this.products.sequelize!.query<{ id: string; slug: string }>(
+      "SELECT id, slug FROM products WHERE id IN (?)",
+      { replacements: [ids], type: QueryTypes.SELECT },
+    );
+  }
+
   /** One multi-row INSERT. Throws UniqueConstraintError on a taken sku or slug. */
   async insertProducts(products: ProductRecord[], tx: Transaction): Promise<void> {
     if (!products.length) return;

@@ -5,6 +5,7 @@ import { EventTypes, Topics } from "../../lib/messaging/topics";
 import { DatabaseMixin, DatabaseThis } from "../../mixins/database.mixin";
 import { OutboxMixin } from "../../mixins/outbox.mixin";
 import { serviceMigrations } from "../migrations";
+import { availabilityEntries, ProductKeys, productLookupKey } from "./cache-entries";
 import { Coalesced, Throttled } from "./cache-invalidation";
 import type { CatalogOutbox } from "./catalog-events";
 import { CatalogRepository } from "./catalog-repository";
@@ -26,6 +27,8 @@ import * as P from "./catalog.params";
  * Public reads are cached (Moleculer cacher: memory, or Redis with REDIS_URL)
  * and every committed change cleans `catalog.**` here and, through an
  * ephemeral broadcast, on the other nodes, before the caller hears back.
+ * Stock levels clean only what shows availability: the changed products'
+ * pages and the product lists (cache-entries.ts), at most once a second.
  */
 interface CatalogLocals extends DatabaseThis {
   outbox: CatalogOutbox;
@@ -33,13 +36,21 @@ interface CatalogLocals extends DatabaseThis {
   categories: CategoryUseCases;
   refresher: CategoryRefresher;
   invalidation: Coalesced;
-  availabilityInvalidation: Throttled;
+  availabilityInvalidation: Throttled<string>;
   categoryTree: CategoryTreeMemo;
   snapshotCache: SnapshotCache;
 }
 
 interface CatalogMethods {
   cleanLocalCache(): Promise<void>;
+  cleanAvailability(productIds: string[]): Promise<void>;
+  cleanLocalAvailability(products: ProductKeys[]): Promise<void>;
+  tellOtherNodes(notice: CacheCleanNotice): Promise<void>;
+}
+
+/** The broadcast's payload: the products whose availability changed, or nothing for a full clean. */
+interface CacheCleanNotice {
+  products?: ProductKeys[];
 }
 
 type CatalogThis = CatalogLocals & CatalogMethods & { broker: Context["broker"] };
@@ -53,6 +64,8 @@ export const CACHE_CLEAN_EVENT = "cache.clean.catalog";
 const CACHE_TTL_SEC = 60;
 /** How late a cached read may show a product's availability (stock levels clean the cache at most this often). */
 const AVAILABILITY_MAX_AGE_MS = 1000;
+/** More products changed in one interval than this (a bulk stock update): one full clean costs less. */
+const TARGETED_CLEAN_MAX_PRODUCTS = 500;
 
 function respondCreated(ctx: Ctx<unknown>, location: string): void {
   ctx.meta.$statusCode = 201;
@@ -112,7 +125,12 @@ const CatalogService: ServiceSchema<ServiceSettingSchema, CatalogMethods, Catalo
     getProduct: {
       rest: "GET /products/:idOrSlug",
       auth: "public",
-      cache: { keys: ["idOrSlug"], ttl: CACHE_TTL_SEC },
+      cache: {
+        // One entry per product and spelling, under the key a stock change removes.
+        keygen: (action, _opts, ctx) =>
+          `${action.name}:${productLookupKey((ctx.params as P.IdOrSlugParams).idOrSlug)}`,
+        ttl: CACHE_TTL_SEC,
+      },
       openapi: { summary: "An active product by id or slug, with availability", tags: ["catalog"] },
       params: P.idOrSlugParams,
       handler(ctx: Ctx<P.IdOrSlugParams>) {
@@ -198,7 +216,7 @@ const CatalogService: ServiceSchema<ServiceSettingSchema, CatalogMethods, Catalo
 
     getMany: {
       visibility: "public",
-      // Carts price every read with this; cleaned with the rest on every change.
+      // Carts price every read with this; cleaned on every change (not on stock: no availability here).
       // A list not seen yet is put together from products cached one by one.
       cache: { keys: ["ids"], ttl: CACHE_TTL_SEC },
       params: P.getManyParams,
@@ -227,9 +245,13 @@ const CatalogService: ServiceSchema<ServiceSettingSchema, CatalogMethods, Catalo
 
   events: {
     [CACHE_CLEAN_EVENT]: {
-      handler(ctx: Context) {
+      handler(ctx: Context<CacheCleanNotice>) {
         // This node cleaned before it broadcast.
-        if (ctx.nodeID !== this.broker.nodeID) return this.cleanLocalCache();
+        if (ctx.nodeID === this.broker.nodeID) return;
+        const { products } = ctx.params ?? {};
+        return Array.isArray(products)
+          ? this.cleanLocalAvailability(products)
+          : this.cleanLocalCache();
       },
     },
   },
@@ -258,17 +280,54 @@ const CatalogService: ServiceSchema<ServiceSettingSchema, CatalogMethods, Catalo
         this.logger.warn("Could not clean the catalog cache", err);
       }
     },
+
+    /** After stock levels changed: the products' pages and the lists, here and on every node. */
+    async cleanAvailability(productIds: string[]) {
+      if (productIds.length > TARGETED_CLEAN_MAX_PRODUCTS) return this.invalidation.run();
+      let products: ProductKeys[];
+      try {
+        products = await this.products.pageKeys(productIds);
+      } catch (err) {
+        this.logger.warn(
+          "Could not read the changed products' slugs; cleaning the whole cache",
+          err,
+        );
+        return this.invalidation.run();
+      }
+      await this.cleanLocalAvailability(products);
+      await this.tellOtherNodes({ products });
+    },
+
+    /** The cache-clean broadcast; a lost one leaves other nodes' memory caches to their TTL. */
+    async tellOtherNodes(notice: CacheCleanNotice) {
+      await Promise.resolve(this.broker.broadcast(CACHE_CLEAN_EVENT, notice)).catch(
+        (err: unknown) =>
+          this.logger.warn("Could not broadcast the catalog cache invalidation", err),
+      );
+    },
+
+    async cleanLocalAvailability(products: ProductKeys[]) {
+      const cacher = this.broker.cacher;
+      if (!cacher) return;
+      const { keys, patterns } = availabilityEntries(this.name, products);
+      try {
+        if (keys.length) await cacher.del(keys);
+        // One pattern at a time: the Redis cacher cleans each by its index, a list by scanning.
+        for (const pattern of patterns) await cacher.clean(pattern);
+      } catch (err) {
+        // Reads fall back to the TTL; the stock level itself is committed.
+        this.logger.warn("Could not clean the catalog cache after stock changes", err);
+      }
+    },
   },
 
   async started() {
     this.invalidation = new Coalesced(async () => {
       await this.cleanLocalCache();
-      await Promise.resolve(this.broker.broadcast(CACHE_CLEAN_EVENT, {})).catch((err: unknown) =>
-        this.logger.warn("Could not broadcast the catalog cache invalidation", err),
-      );
+      await this.tellOtherNodes({});
     });
-    this.availabilityInvalidation = new Throttled(
-      () => this.invalidation.run(),
+    this.availabilityInvalidation = new Throttled<string>(
+      (productIds) => this.cleanAvailability(productIds),
       AVAILABILITY_MAX_AGE_MS,
       (err) => this.logger.warn("Could not clean the catalog cache after stock changes", err),
     );
@@ -281,7 +340,7 @@ const CatalogService: ServiceSchema<ServiceSettingSchema, CatalogMethods, Catalo
       database: this.db,
       outbox: this.outbox,
       changed: () => this.invalidation.run(),
-      availabilityChanged: () => this.availabilityInvalidation.request(),
+      availabilityChanged: (productId) => this.availabilityInvalidation.request(productId),
       readTree: () => this.categoryTree.get(),
     };
     this.refresher = new CategoryRefresher(deps, this.logger);

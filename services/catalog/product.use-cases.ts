@@ -4,7 +4,9 @@ import type { ProductSnapshot, ProductStatus, StockLevel } from "../../lib/contr
 import { AppError, ErrorDetail } from "../../lib/errors";
 import type { PageOf } from "../../lib/pagination";
 import { productArchived, productCreated, productUpdated } from "./catalog-events";
+import { ProductKeys, productLookupKey } from "./cache-entries";
 import { CategoryTree } from "./domain/category-tree";
+import { isUuid } from "./domain/ids";
 import {
   changedFields,
   NewProductInput,
@@ -39,8 +41,6 @@ export interface ExportPage {
 }
 
 export const DEFAULT_EXPORT_LIMIT = 500;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class ProductUseCases {
   private readonly now: () => Date;
@@ -198,6 +198,11 @@ export class ProductUseCases {
     };
   }
 
+  /** What these products' pages are cached under: their ids and slugs (unknown ids left out). */
+  pageKeys(ids: string[]): Promise<ProductKeys[]> {
+    return this.deps.repository.productSlugs(ids);
+  }
+
   // ---- stock (StockChanged from inventory)
 
   /**
@@ -214,7 +219,7 @@ export class ProductUseCases {
       available,
       level.version,
     );
-    if (changed) this.deps.availabilityChanged();
+    if (changed) this.deps.availabilityChanged(level.productId);
     return changed;
   }
 
@@ -226,9 +231,9 @@ export class ProductUseCases {
   }
 
   private async findByIdOrSlug(idOrSlug: string): Promise<ProductRecord | null> {
-    const key = idOrSlug.trim();
-    if (UUID.test(key)) {
-      const byId = await this.deps.repository.findProduct(key.toLowerCase());
+    const key = productLookupKey(idOrSlug);
+    if (isUuid(key)) {
+      const byId = await this.deps.repository.findProduct(key);
       if (byId) return byId;
     }
     return isValidSlug(key) ? this.deps.repository.findProductBySlug(key) : null;
@@ -325,7 +330,7 @@ export function encodeCursor(lastId: string): string {
 
 export function decodeCursor(cursor: string): string {
   const id = Buffer.from(cursor, "base64url").toString("utf8");
-  if (!UUID.test(id))
+  if (!isUuid(id))
     throw AppError.validation("Invalid cursor", [
       { field: "cursor", message: "Not a cursor this action returned" },
     ]);
@@ -335,7 +340,7 @@ export function decodeCursor(cursor: string): string {
 /** A StockChanged payload as far as the catalog reads it; a malformed one throws (→ DLQ). */
 export function parseStockLevel(payload: unknown): StockLevel {
   const p = (typeof payload === "object" && payload !== null ? payload : {}) as Partial<StockLevel>;
-  if (typeof p.productId !== "string" || !UUID.test(p.productId))
+  if (typeof p.productId !== "string" || !isUuid(p.productId))
     throw new Error("StockChanged payload: productId must be a UUID");
   if (!Number.isInteger(p.available) || !Number.isInteger(p.version))
     throw new Error("StockChanged payload: available and version must be integers");

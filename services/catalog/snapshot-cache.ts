@@ -1,4 +1,5 @@
 import type { ProductSnapshot } from "../../lib/contracts/catalog";
+import { snapshotKey } from "./cache-entries";
 
 /** The part of a Moleculer cacher this uses. */
 interface Cacher {
@@ -12,7 +13,8 @@ interface Cacher {
  * item added makes a list the list-keyed cache has not seen, so without
  * this each add read all of the cart's products from the database again.
  * Entries are `<service>.snapshot:<id>`, cleaned with the rest of
- * `<service>.**` on every change, and live `ttlSec` at most.
+ * `<service>.**` on every change (a stock change leaves them: a snapshot
+ * carries no availability), and live `ttlSec` at most.
  */
 export class SnapshotCache {
   constructor(
@@ -60,6 +62,6 @@ export class SnapshotCache {
   }
 
   private key(id: string): string {
-    return `${this.service}.snapshot:${id}`;
+    return snapshotKey(this.service, id);
   }
 }

@@ -18,8 +18,8 @@ export interface CatalogDependencies {
   outbox: CatalogOutbox;
   /** Called after every committed change that readers must see (cache invalidation). */
   changed: () => Promise<void>;
-  /** Called after a stock level changed what readers see; they may see it up to a second late. */
-  availabilityChanged: () => void;
+  /** Called after a stock level changed what readers see of a product; they may see it up to a second late. */
+  availabilityChanged: (productId: string) => void;
   /** The category tree for reads outside a transaction (shared, invalidated on change). */
   readTree?: () => Promise<CategoryTree>;
   clock?: () => Date;

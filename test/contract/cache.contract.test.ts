@@ -150,6 +150,20 @@ describe.each(adaptersFor("redis"))("action cache contract (%s)", (adapter) => {
     expect(await broker.cacher!.get("stock.snapshot:a")).toEqual({ id: "a" });
   });
 
+  it('clean("<service>.<action>:**") makes that action recompute, and nothing else', async () => {
+    const before = await call("pricing.get", "a");
+    await call("stock.get", "a");
+    await broker.cacher!.set("pricing.snapshot:a", { id: "a" }, 60);
+
+    await broker.cacher!.clean("pricing.get:**");
+
+    expect((await call("pricing.get", "a")).computation).not.toBe(before.computation);
+    expect(runs("pricing.get", "a")).toBe(2);
+    await call("stock.get", "a");
+    expect(runs("stock.get", "a")).toBe(1);
+    expect(await broker.cacher!.get("pricing.snapshot:a")).toEqual({ id: "a" });
+  });
+
   if (adapter === "redis")
     it("cleans a service without walking the rest of the Redis keyspace", async () => {
       const redis = new Redis(servers.redis!);
@@ -178,6 +192,39 @@ describe.each(adaptersFor("redis"))("action cache contract (%s)", (adapter) => {
         expect(listed.some((k: string) => k.includes("index"))).toBe(false);
       } finally {
         await deleteRedisKeys(servers.redis!, `${prefix}other:`);
+        redis.disconnect();
+      }
+    });
+
+  if (adapter === "redis")
+    it("cleans one action by its own index, and a service clean drops the action indexes", async () => {
+      const redis = new Redis(servers.redis!);
+      const scans = async () =>
+        Number(/cmdstat_scan:calls=(\d+)/.exec(await redis.info("commandstats"))?.[1] ?? 0);
+      const actionIndex = `${prefix}cache-~index:pricing.get`;
+      try {
+        for (const id of ["a", "b"]) await call("pricing.get", id);
+        await call("stock.get", "a");
+        expect(await redis.scard(actionIndex)).toBe(2);
+        expect(await redis.ttl(actionIndex)).toBeGreaterThan(DEFAULT_TTL_SEC - 10);
+
+        const scansBefore = await scans();
+        await broker.cacher!.clean("pricing.get:**");
+        expect(await scans()).toBe(scansBefore);
+        expect(await redis.exists(actionIndex)).toBe(0);
+        for (const id of ["a", "b"]) await call("pricing.get", id);
+        expect(["a", "b"].map((id) => runs("pricing.get", id))).toEqual([2, 2]);
+        await call("stock.get", "a");
+        expect(runs("stock.get", "a")).toBe(1);
+
+        // The service's clean deletes the entries, and the action index that named them.
+        expect(await redis.scard(actionIndex)).toBe(2);
+        await broker.cacher!.clean("pricing.**");
+        expect(await redis.exists(actionIndex)).toBe(0);
+        expect(await redis.exists(`${prefix}cache-~index:stock.get`)).toBe(1);
+        await call("pricing.get", "a");
+        expect(runs("pricing.get", "a")).toBe(3);
+      } finally {
         redis.disconnect();
       }
     });

@@ -622,6 +622,46 @@ describe.each(modes)("catalog end to end (%s)", (mode) => {
       });
     });
 
+    it("cleans only what shows availability when a stock level changes", async () => {
+      const category = await newCategory();
+      const [sold, other] = [await newProduct(category.id), await newProduct(category.id)];
+      const pages = [sold.id, sold.id.toUpperCase(), ` ${sold.slug}`, other.id, other.slug];
+      const read = (key: string) => api<Product>("GET", `/products/${encodeURIComponent(key)}`);
+      for (const key of pages) expect((await read(key)).body.name).not.toBe("Renamed Quietly");
+      const namesListed = async () =>
+        new Map((await list(`category=${category.id}`)).body.items.map((p) => [p.id, p.name]));
+      expect((await namesListed()).size).toBe(2);
+      const snapshots = () =>
+        platform.broker.call<ProductSnapshot[], { ids: string[] }>("catalog.getMany", {
+          ids: [sold.id, other.id],
+        });
+      await snapshots();
+      // Writes behind the service's back show only where the cache was cleaned.
+      const db = await infrastructureOf(platform.broker).database("catalog");
+      await db.sequelize.query("UPDATE products SET name = 'Renamed Quietly' WHERE id IN (?)", {
+        replacements: [[sold.id, other.id]],
+      });
+
+      await publishStock(sold.id, 5, 1);
+
+      // The sold product's page, however it is spelt, and the lists show the new level…
+      await waitFor(async () => (await read(sold.slug)).body.availability.available === 5);
+      for (const key of [sold.id, sold.id.toUpperCase(), ` ${sold.slug}`])
+        expect((await read(key)).body).toMatchObject({
+          name: "Renamed Quietly",
+          availability: { available: 5, inStock: true },
+        });
+      const listed = await namesListed();
+      expect([listed.get(sold.id), listed.get(other.id)]).toEqual([
+        "Renamed Quietly",
+        "Renamed Quietly",
+      ]);
+      // …while the other product's pages and the snapshots (no availability in them) stay cached.
+      for (const key of [other.id, other.slug])
+        expect((await read(key)).body.name).toBe(other.name);
+      expect((await snapshots()).map((p) => p.name)).toEqual([sold.name, other.name]);
+    });
+
     it("shows a renamed category on the very next read", async () => {
       const category = await newCategory();
       expect((await api<Category>("GET", `/categories/${category.slug}`)).body.name).toBe(

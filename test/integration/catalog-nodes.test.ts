@@ -139,6 +139,56 @@ if (needed.length === 2)
       );
       expect(fresh.name).toBe("Renamed Quietly");
     });
+
+    it("cleans the other node's page of a product whose stock changed, and no other page", async () => {
+      const category = await a.call<{ id: string }, object>(
+        "catalog.createCategory",
+        { name: uniqueName("Category") },
+        on(a),
+      );
+      const create = (name: string) =>
+        a.call<Product, object>(
+          "catalog.createProduct",
+          {
+            sku: uniqueName("SKU").replace(/_/g, "-"),
+            name,
+            brand: "Kochwerk",
+            categoryId: category.id,
+            price: { amount: 1000, currency: "EUR" },
+            status: "active",
+          },
+          on(a),
+        );
+      const sold = await create("Sold Kettle");
+      const other = await create("Other Kettle");
+      const readOnB = (product: Product) =>
+        b.call<Product, object>("catalog.getProduct", { idOrSlug: product.slug }, on(b));
+      await bCaughtUpWithA();
+      expect((await readOnB(sold)).availability.available).toBe(0);
+      expect((await readOnB(other)).name).toBe("Other Kettle");
+      const db = await infrastructureOf(a).database("catalog");
+      await db.sequelize.query("UPDATE products SET name = 'Renamed Quietly' WHERE id = ?", {
+        replacements: [other.id],
+      });
+
+      // A stock level as the StockChanged consumer applies it, on A.
+      const catalogOnA = a.getLocalService("catalog") as unknown as {
+        products: { applyStockLevel(level: object): Promise<boolean> };
+      };
+      await catalogOnA.products.applyStockLevel({
+        productId: sold.id,
+        onHand: 3,
+        reserved: 0,
+        available: 3,
+        version: 1,
+      });
+
+      await waitFor(async () => (await readOnB(sold)).availability.available === 3, {
+        timeoutMs: 3000,
+      });
+      await bCaughtUpWithA();
+      expect((await readOnB(other)).name).toBe("Other Kettle");
+    });
   });
 
 describe("catalog cache invalidation on one node", () => {

@@ -1,4 +1,5 @@
 import { AppError } from "../../../lib/errors";
+import { isUuid } from "./ids";
 
 /**
  * Categories form a tree (parentId null = a root). They are few (tens to a
@@ -40,8 +41,6 @@ export interface CategoryDetail extends CategoryNode {
 /** Deeper than this is refused; it also bounds every walk up the tree. */
 export const MAX_CATEGORY_DEPTH = 10;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export class CategoryTree {
   private readonly byId = new Map<string, CategoryRecord>();
   private readonly bySlug = new Map<string, CategoryRecord>();
@@ -72,7 +71,7 @@ export class CategoryTree {
 
   /** By id when it looks like a UUID, else by slug. */
   resolve(idOrSlug: string): CategoryRecord | undefined {
-    return UUID.test(idOrSlug)
+    return isUuid(idOrSlug)
       ? this.byId.get(idOrSlug.toLowerCase())
       : this.bySlug.get(idOrSlug.toLowerCase());
   }

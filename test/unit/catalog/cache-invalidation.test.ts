@@ -35,17 +35,21 @@ describe("coalesced cache invalidation", () => {
 describe("throttled cache invalidation (stock levels)", () => {
   let now = 0;
   let runs: number[];
-  let throttled: Throttled;
+  let throttled: Throttled<string>;
+  /** The items each run was handed. */
+  let handed: string[][];
   const errors: unknown[] = [];
 
   beforeEach(() => {
     jest.useFakeTimers();
     now = 10_000;
     runs = [];
+    handed = [];
     errors.length = 0;
-    throttled = new Throttled(
-      async () => {
+    throttled = new Throttled<string>(
+      async (items) => {
         runs.push(now);
+        handed.push(items);
       },
       1000,
       (err) => errors.push(err),
@@ -64,15 +68,15 @@ describe("throttled cache invalidation (stock levels)", () => {
   }
 
   it("runs the first request of a quiet second at once", () => {
-    throttled.request();
+    throttled.request("p");
     expect(runs).toEqual([10_000]);
   });
 
   it("serves a burst with one more run at the end of the interval, not one each", async () => {
-    throttled.request();
+    throttled.request("p");
     for (let i = 0; i < 100; i++) {
       await advance(5);
-      throttled.request();
+      throttled.request("p");
     }
     expect(runs).toEqual([10_000]);
     await advance(500);
@@ -82,10 +86,22 @@ describe("throttled cache invalidation (stock levels)", () => {
     expect(runs).toEqual([10_000, 11_000]);
   });
 
+  it("hands each run the items asked for since the last one, each once", async () => {
+    throttled.request("a");
+    for (const item of ["b", "c", "b", "a"]) {
+      await advance(100);
+      throttled.request(item);
+    }
+    await advance(1000);
+    throttled.request("d");
+    await throttled.flush();
+    expect(handed).toEqual([["a"], ["b", "c", "a"], ["d"]]);
+  });
+
   it("never leaves a request unserved for longer than the interval", async () => {
-    throttled.request();
+    throttled.request("p");
     await advance(999);
-    throttled.request();
+    throttled.request("p");
     await advance(1);
     expect(runs).toEqual([10_000, 11_000]);
   });
@@ -93,8 +109,8 @@ describe("throttled cache invalidation (stock levels)", () => {
   it("runs a due request at once when flushed, and nothing when none is due", async () => {
     await throttled.flush();
     expect(runs).toEqual([]);
-    throttled.request();
-    throttled.request();
+    throttled.request("p");
+    throttled.request("p");
     await throttled.flush();
     expect(runs).toEqual([10_000, 10_000]);
     await advance(2000);
@@ -102,7 +118,7 @@ describe("throttled cache invalidation (stock levels)", () => {
   });
 
   it("reports a failed run and keeps serving requests", async () => {
-    const failing = new Throttled(
+    const failing = new Throttled<string>(
       async () => {
         throw new Error("redis down");
       },
@@ -110,11 +126,11 @@ describe("throttled cache invalidation (stock levels)", () => {
       (err) => errors.push(err),
       () => now,
     );
-    failing.request();
+    failing.request("p");
     await Promise.resolve();
     expect(errors).toHaveLength(1);
     await advance(1000);
-    failing.request();
+    failing.request("p");
     await Promise.resolve();
     expect(errors).toHaveLength(2);
   });
