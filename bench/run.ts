@@ -5,7 +5,7 @@
  *   npm run bench                          # build, seed 10,000 products into a temp DATA_DIR, start a node, measure
  *   npm run bench -- --url http://host:3000 # measure a running node (seeded, rate limits off)
  *   options: --duration 10 --connections 50 --products 10000 --only search,product-page,checkout
- *            --shoppers 20 (checkout: concurrent customers placing orders)
+ *            --shoppers 20 (checkout, product-page-selling: concurrent customers placing orders)
  *            --cpu-prof (a V8 CPU profile of each scenario's measured phase in bench/profiles/;
  *                        with --split, of each node's whole life)
  *            --node-arg=<flag> (repeatable: a flag for the node it starts, e.g. --node-arg=--max-old-space-size=256)
@@ -20,6 +20,8 @@
  * and for the MariaDB, Redis and NATS servers on this machine (processes.ts).
  * After checkout it counts the notifications its orders caused that were not
  * sent yet, with an admin account it gives the node (notifications.ts).
+ * Last, `product-page-selling` reads product pages while shoppers check out:
+ * every order changes stock, and the pages must stay cached through it.
  * Results: a table on stdout and bench/results/<timestamp>.json.
  */
 import { ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -67,6 +69,8 @@ interface Row {
   serversCpuMsByName?: Record<string, number>;
   /** Checkout: the emails its orders caused that were not sent yet when the load ended. */
   notifications?: NotificationBacklog;
+  /** product-page-selling: the orders per second confirmed while the pages were read. */
+  checkoutPerSec?: number;
   note?: string;
 }
 
@@ -148,6 +152,8 @@ async function main(): Promise<void> {
     }
     if (!opts.only || opts.only.includes("checkout"))
       rows.push(await checkoutRow(baseUrl, opts, { nodePid, profiler, admin: node?.admin }));
+    if (!opts.only || opts.only.includes(SELLING))
+      rows.push(await sellingRow(baseUrl, opts, baseline));
     report(rows, opts, rssSampler?.peakKib());
   } finally {
     profiler?.close();
@@ -211,6 +217,46 @@ async function checkoutRow(
     serversCpuMsByName: cpu.byServer,
     notifications,
     note: `orders/s reaching CONFIRMED, ${opts.shoppers} shoppers; p50/p99 = POST /orders → CONFIRMED`,
+  };
+}
+
+const SELLING = "product-page-selling";
+/** Connections reading pages while the shoppers check out: a storefront's browsing, not a flood. */
+const SELLING_CONNECTIONS = 10;
+
+/**
+ * Product pages (the product-page scenario's list) read while `--shoppers`
+ * check out, both for `--duration` seconds from the moment the shoppers are
+ * registered. Each order changes stock twice; the pages of the products
+ * that did not sell must stay cached (decision 25).
+ */
+async function sellingRow(baseUrl: string, opts: Options, baseline: number): Promise<Row> {
+  const pages = await scenarios.find((s) => s.name === "product-page")!.prepare(baseUrl);
+  await measure(baseUrl, pages, 2, SELLING_CONNECTIONS); // warm caches and JIT
+  let reading: ReturnType<typeof measure> | undefined;
+  const checkout = await measureCheckout(baseUrl, {
+    durationSec: opts.duration,
+    shoppers: opts.shoppers,
+    onLoadStart: () => {
+      reading = measure(baseUrl, pages, opts.duration, SELLING_CONNECTIONS);
+    },
+  });
+  const result = await reading!;
+  const rps = result.requests.average;
+  process.stderr.write(
+    `  ${SELLING}: ${Math.round(rps)} req/s while ${checkout.confirmedPerSec} orders/s were confirmed\n`,
+  );
+  return {
+    scenario: SELLING,
+    requestsPerSec: Math.round(rps),
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    errors: result.errors + result.timeouts + result.non2xx + checkout.failed,
+    ratioToBaseline: baseline ? Number((rps / baseline).toFixed(2)) : 1,
+    checkoutPerSec: checkout.confirmedPerSec,
+    note:
+      `GET /products/:slug over 200 products, ${SELLING_CONNECTIONS} connections, while ` +
+      `${opts.shoppers} shoppers checked out (${checkout.confirmedPerSec} orders/s confirmed)`,
   };
 }
 
@@ -381,6 +427,11 @@ function report(rows: Row[], opts: Options, peakRssKib?: number): void {
   out.push(
     "CPU ms: per request (per order placed for checkout), of the node and of the MariaDB, Redis and NATS servers on this machine",
   );
+  const selling = rows.find((r) => r.checkoutPerSec !== undefined);
+  if (selling)
+    out.push(
+      `${SELLING}: the node confirmed ${selling.checkoutPerSec} orders/s while serving those pages`,
+    );
   const backlog = rows.find((r) => r.notifications)?.notifications;
   if (backlog)
     out.push(
