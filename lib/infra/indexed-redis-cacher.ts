@@ -25,12 +25,15 @@ interface IndexedCommands {
  * every catalog node.
  *
  * This cacher writes each entry together with its key's membership of the
- * service's index set (`<prefix>~index:<service>`) and, for a key
- * `<service>.<name>:<params>`, of that name's (`<prefix>~index:<service>.<name>`),
+ * service's index (`<prefix>~keys:<service>`) and, for a key
+ * `<service>.<name>:<params>`, of that name's (`<prefix>~keys:<service>.<name>`),
  * in one script. It cleans a service, or one name of it
  * (`clean("catalog.listProducts:**")`), by deleting the keys the index names,
  * and the index, in one script: the cost follows the entries cleaned.
  * Cleaning a service also drops the name indexes of the entries it deletes.
+ * An index is a sorted set scored by each entry's expiry: every write drops
+ * the names of entries that have expired, so an index that is seldom cleaned
+ * stays as large as the entries alive, not as all the keys ever cached.
  * Other patterns, and a Redis Cluster (one service's keys live on several of
  * its nodes), keep the SCAN. Entries written by a cacher without the index
  * (before an upgrade) are not in it: they live out their TTL.
@@ -87,9 +90,9 @@ export class IndexedRedisCacher extends Cachers.Redis<Redis | Cluster> {
     );
   }
 
-  /** The entries, as the REPL's `cache keys` lists them: the indexes are not entries. */
+  /** The entries, as the REPL's `cache keys` lists them: the indexes (of any version) are not entries. */
   override async getCacheKeys() {
-    return (await super.getCacheKeys()).filter((entry) => !entry.key.startsWith(INDEX_PREFIX));
+    return (await super.getCacheKeys()).filter((entry) => !entry.key.startsWith("~"));
   }
 
   /** Counted and timed in the cacher metrics Moleculer's own set and clean report. */
@@ -110,7 +113,8 @@ export class IndexedRedisCacher extends Cachers.Redis<Redis | Cluster> {
   }
 }
 
-const INDEX_PREFIX = "~index:";
+/** Entries are named `<service>.…`; the indexes start with "~" (before sorted sets: "~index:"). */
+const INDEX_PREFIX = "~keys:";
 
 /**
  * The indexes an entry is named in: "catalog.getProduct:…" → "catalog" and
@@ -136,16 +140,23 @@ function indexedGroupOf(match: string): string | undefined {
 
 /**
  * Writes the entry KEYS[1] (value ARGV[1], for ARGV[2] seconds, 0: no expiry)
- * and names it in the indexes KEYS[2..], which then live ARGV[3] seconds (0: no expiry).
+ * and names it in the indexes KEYS[2..], scored by its expiry in ms (by the
+ * server's clock), dropping the names that have expired. The indexes then
+ * live ARGV[3] seconds (0: no expiry).
  */
 const SET_INDEXED = `
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local expiresAt = '+inf'
 if tonumber(ARGV[2]) > 0 then
   redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  expiresAt = now + tonumber(ARGV[2]) * 1000
 else
   redis.call('SET', KEYS[1], ARGV[1])
 end
 for i = 2, #KEYS do
-  redis.call('SADD', KEYS[i], KEYS[1])
+  redis.call('ZADD', KEYS[i], expiresAt, KEYS[1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. now)
   if tonumber(ARGV[3]) > 0 then
     redis.call('EXPIRE', KEYS[i], ARGV[3])
   else
@@ -161,7 +172,7 @@ end
  * they do not keep naming deleted entries.
  */
 const DELETE_INDEXED = `
-local keys = redis.call('SMEMBERS', KEYS[1])
+local keys = redis.call('ZRANGE', KEYS[1], 0, -1)
 for i = 1, #keys, 500 do
   redis.call('UNLINK', unpack(keys, i, math.min(i + 499, #keys)))
 end

@@ -175,7 +175,7 @@ describe.each(adaptersFor("redis"))("action cache contract (%s)", (adapter) => {
         for (let i = 0; i < 20_000; i++) others.set(`${prefix}other:${i}`, "x", "EX", 120);
         await others.exec();
         for (const id of ["a", "b", "c"]) await call("pricing.get", id);
-        const index = `${prefix}cache-~index:pricing`;
+        const index = `${prefix}cache-~keys:pricing`;
         expect(await redis.ttl(index)).toBeGreaterThan(DEFAULT_TTL_SEC - 10);
 
         const scansBefore = await scans();
@@ -185,11 +185,11 @@ describe.each(adaptersFor("redis"))("action cache contract (%s)", (adapter) => {
         for (const id of ["a", "b", "c"]) await call("pricing.get", id);
         expect(["a", "b", "c"].map((id) => runs("pricing.get", id))).toEqual([2, 2, 2]);
         // The index went with the entries, and names only the ones cached since.
-        expect(await redis.scard(index)).toBe(3);
+        expect(await redis.zcard(index)).toBe(3);
         // It is not an entry: the REPL's `cache keys` lists the entries alone.
         const listed = (await broker.cacher!.getCacheKeys()).map((k: { key: string }) => k.key);
         expect(listed.filter((k: string) => k.startsWith("pricing.")).length).toBe(3);
-        expect(listed.some((k: string) => k.includes("index"))).toBe(false);
+        expect(listed.some((k: string) => k.includes("~keys:"))).toBe(false);
       } finally {
         await deleteRedisKeys(servers.redis!, `${prefix}other:`);
         redis.disconnect();
@@ -201,11 +201,11 @@ describe.each(adaptersFor("redis"))("action cache contract (%s)", (adapter) => {
       const redis = new Redis(servers.redis!);
       const scans = async () =>
         Number(/cmdstat_scan:calls=(\d+)/.exec(await redis.info("commandstats"))?.[1] ?? 0);
-      const actionIndex = `${prefix}cache-~index:pricing.get`;
+      const actionIndex = `${prefix}cache-~keys:pricing.get`;
       try {
         for (const id of ["a", "b"]) await call("pricing.get", id);
         await call("stock.get", "a");
-        expect(await redis.scard(actionIndex)).toBe(2);
+        expect(await redis.zcard(actionIndex)).toBe(2);
         expect(await redis.ttl(actionIndex)).toBeGreaterThan(DEFAULT_TTL_SEC - 10);
 
         const scansBefore = await scans();
@@ -218,12 +218,36 @@ describe.each(adaptersFor("redis"))("action cache contract (%s)", (adapter) => {
         expect(runs("stock.get", "a")).toBe(1);
 
         // The service's clean deletes the entries, and the action index that named them.
-        expect(await redis.scard(actionIndex)).toBe(2);
+        expect(await redis.zcard(actionIndex)).toBe(2);
         await broker.cacher!.clean("pricing.**");
         expect(await redis.exists(actionIndex)).toBe(0);
-        expect(await redis.exists(`${prefix}cache-~index:stock.get`)).toBe(1);
+        expect(await redis.exists(`${prefix}cache-~keys:stock.get`)).toBe(1);
         await call("pricing.get", "a");
         expect(runs("pricing.get", "a")).toBe(3);
+      } finally {
+        redis.disconnect();
+      }
+    });
+
+  if (adapter === "redis")
+    it("keeps in an index only the entries that have not expired", async () => {
+      const redis = new Redis(servers.redis!);
+      const serviceIndex = `${prefix}cache-~keys:pricing`;
+      const actionIndex = `${prefix}cache-~keys:pricing.snapshot`;
+      try {
+        for (const id of ["a", "b", "c"])
+          await broker.cacher!.set(`pricing.snapshot:${id}`, { id }, 1);
+        await broker.cacher!.set("pricing.snapshot:kept", { id: "kept" }, 60);
+        expect([await redis.zcard(serviceIndex), await redis.zcard(actionIndex)]).toEqual([4, 4]);
+
+        await new Promise((resolve) => setTimeout(resolve, 1100));
+        // The next write drops the names of the three that expired.
+        await broker.cacher!.set("pricing.snapshot:d", { id: "d" }, 60);
+        for (const index of [serviceIndex, actionIndex])
+          expect((await redis.zrange(index, 0, -1)).sort()).toEqual([
+            `${prefix}cache-pricing.snapshot:d`,
+            `${prefix}cache-pricing.snapshot:kept`,
+          ]);
       } finally {
         redis.disconnect();
       }
