@@ -126,9 +126,15 @@ const CatalogService: ServiceSchema<ServiceSettingSchema, CatalogMethods, Catalo
       rest: "GET /products/:idOrSlug",
       auth: "public",
       cache: {
-        // One entry per product and spelling, under the key a stock change removes.
-        keygen: (action, _opts, ctx) =>
-          `${action.name}:${productLookupKey((ctx.params as P.IdOrSlugParams).idOrSlug)}`,
+        // One entry per product and spelling, under the key a stock change removes. The key is
+        // made before the params are validated: anything but a string gets one no product has
+        // (a lookup key is trimmed), misses, and is refused.
+        keygen: (action, _opts, ctx) => {
+          const { idOrSlug } = ctx.params as { idOrSlug?: unknown };
+          return typeof idOrSlug === "string"
+            ? `${action.name}:${productLookupKey(idOrSlug)}`
+            : `${action.name}: (${typeof idOrSlug})`;
+        },
         ttl: CACHE_TTL_SEC,
       },
       openapi: { summary: "An active product by id or slug, with availability", tags: ["catalog"] },

@@ -777,6 +777,19 @@ describe.each(modes)("catalog end to end (%s)", (mode) => {
   });
 
   describe("internal actions", () => {
+    it("refuses a product page asked for with anything but a string, before its cache key is made", async () => {
+      // "42" and "null" are slugs a product may have: a number or null must not reach its page.
+      const category = await newCategory();
+      for (const slug of ["42", "null"]) {
+        await newProduct(category.id, { slug });
+        expect((await api<Product>("GET", `/products/${slug}`)).status).toBe(200);
+      }
+      for (const params of [{ idOrSlug: 42 }, { idOrSlug: null }, {}])
+        await expect(platform.broker.call("catalog.getProduct", params)).rejects.toMatchObject({
+          code: 422,
+        });
+    });
+
     it("get, getMany and export serve snapshots of any status", async () => {
       const category = await newCategory();
       const draft = await newProduct(category.id, { status: "draft" });
