@@ -318,7 +318,7 @@ const CatalogService: ServiceSchema<ServiceSettingSchema, CatalogMethods, Catalo
       const { keys, patterns } = availabilityEntries(this.name, products);
       try {
         if (keys.length) await cacher.del(keys);
-        // One pattern at a time: the Redis cacher cleans each by its index, a list by scanning.
+        // One pattern per call: the Redis cacher serves a pattern from its index, an array by a scan.
         for (const pattern of patterns) await cacher.clean(pattern);
       } catch (err) {
         // Reads fall back to the TTL; the stock level itself is committed.
