@@ -12,14 +12,21 @@ export function productLookupKey(idOrSlug: string): string {
   return isUuid(key) ? key.toLowerCase() : key;
 }
 
-/** `GET /products/:idOrSlug`, cached once per product and spelling (its id, its slug). */
-export function productPageKey(service: string, idOrSlug: string): string {
-  return `${service}.getProduct:${productLookupKey(idOrSlug)}`;
+/**
+ * The cache key of `<action>` (`catalog.getProduct`) for this id or slug: one
+ * entry per product and spelling (its id, its slug). The key is made before
+ * the params are validated: anything but a string gets one no product has (a
+ * lookup key is trimmed), misses, and is refused.
+ */
+export function pageCacheKey(action: string, idOrSlug: unknown): string {
+  return typeof idOrSlug === "string"
+    ? `${action}:${productLookupKey(idOrSlug)}`
+    : `${action}: (${typeof idOrSlug})`;
 }
 
-/** A product's snapshot, cached one product at a time (snapshot-cache.ts). */
-export function snapshotKey(service: string, id: string): string {
-  return `${service}.snapshot:${id}`;
+/** `GET /products/:idOrSlug`'s entry for this id or slug in the service's cache. */
+export function productPageKey(service: string, idOrSlug: string): string {
+  return pageCacheKey(`${service}.getProduct`, idOrSlug);
 }
 
 export interface ProductKeys {

@@ -5,7 +5,7 @@ import { EventTypes, Topics } from "../../lib/messaging/topics";
 import { DatabaseMixin, DatabaseThis } from "../../mixins/database.mixin";
 import { OutboxMixin } from "../../mixins/outbox.mixin";
 import { serviceMigrations } from "../migrations";
-import { availabilityEntries, ProductKeys, productLookupKey } from "./cache-entries";
+import { availabilityEntries, pageCacheKey, ProductKeys } from "./cache-entries";
 import { Coalesced, Throttled } from "./cache-invalidation";
 import type { CatalogOutbox } from "./catalog-events";
 import { CatalogRepository } from "./catalog-repository";
@@ -126,15 +126,9 @@ const CatalogService: ServiceSchema<ServiceSettingSchema, CatalogMethods, Catalo
       rest: "GET /products/:idOrSlug",
       auth: "public",
       cache: {
-        // One entry per product and spelling, under the key a stock change removes. The key is
-        // made before the params are validated: anything but a string gets one no product has
-        // (a lookup key is trimmed), misses, and is refused.
-        keygen: (action, _opts, ctx) => {
-          const { idOrSlug } = ctx.params as { idOrSlug?: unknown };
-          return typeof idOrSlug === "string"
-            ? `${action.name}:${productLookupKey(idOrSlug)}`
-            : `${action.name}: (${typeof idOrSlug})`;
-        },
+        // Under the key a stock change removes (cache-entries.ts).
+        keygen: (action, _opts, ctx) =>
+          pageCacheKey(action.name!, (ctx.params as { idOrSlug?: unknown }).idOrSlug),
         ttl: CACHE_TTL_SEC,
       },
       openapi: { summary: "An active product by id or slug, with availability", tags: ["catalog"] },

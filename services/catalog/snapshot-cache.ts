@@ -1,5 +1,4 @@
 import type { ProductSnapshot } from "../../lib/contracts/catalog";
-import { snapshotKey } from "./cache-entries";
 
 /** The part of a Moleculer cacher this uses. */
 interface Cacher {
@@ -62,6 +61,6 @@ export class SnapshotCache {
   }
 
   private key(id: string): string {
-    return snapshotKey(this.service, id);
+    return `${this.service}.snapshot:${id}`;
   }
 }
