@@ -7,7 +7,7 @@ import {
   normalizeCountry,
   toAddressView,
 } from "./domain/addresses";
-import { OwnProfile, PublicProfile, toOwnProfile, toPublicProfile } from "./domain/user";
+import { OwnProfile, PublicProfile, toOwnProfile } from "./domain/user";
 import type { UserRepository } from "./user-repository";
 import { PageOf, PageRequest, pageWindow } from "../../lib/pagination";
 import { Transactional } from "./use-case-support";
@@ -46,9 +46,9 @@ export class ProfileUseCases {
   }
 
   async publicProfile(userId: string): Promise<PublicProfile> {
-    const user = await this.repository.findUserById(userId);
-    if (!user) throw AppError.notFound("User");
-    return toPublicProfile(user);
+    const profile = await this.repository.findPublicProfile(userId);
+    if (!profile) throw AppError.notFound("User");
+    return profile;
   }
 
   async listAddresses(userId: string, request: PageRequest): Promise<PageOf<AddressView>> {

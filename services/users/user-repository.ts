@@ -1,8 +1,17 @@
-import { DataTypes, Model, ModelStatic, Op, Optional, Sequelize, Transaction } from "sequelize";
+import {
+  DataTypes,
+  Model,
+  ModelStatic,
+  Op,
+  Optional,
+  QueryTypes,
+  Sequelize,
+  Transaction,
+} from "sequelize";
 import type { AddressFields, AddressRecord } from "./domain/addresses";
 import type { RefreshTokenRecord } from "./domain/refresh-tokens";
 import type { ResetTokenRecord } from "./domain/reset-tokens";
-import type { Role, UserRecord } from "./domain/user";
+import type { PublicProfile, Role, UserRecord } from "./domain/user";
 
 /**
  * Persistence of the users service (tables in migrations.ts). Models are
@@ -31,7 +40,7 @@ export class UserRepository {
   private readonly refreshTokens: RefreshTokenModel;
   private readonly resetTokens: ResetTokenModel;
 
-  constructor(sequelize: Sequelize) {
+  constructor(private readonly sequelize: Sequelize) {
     this.users = defineUsers(sequelize);
     this.addresses = defineAddresses(sequelize);
     this.refreshTokens = defineRefreshTokens(sequelize);
@@ -42,6 +51,19 @@ export class UserRepository {
 
   async findUserById(id: string, tx?: Transaction): Promise<UserRecord | null> {
     return plain(await this.users.findByPk(id, { transaction: tx }));
+  }
+
+  /**
+   * The profile other services read (users.get: once per notification sent),
+   * as one plain statement naming only its columns: the password hash never
+   * leaves the table for it, and no model instance is built.
+   */
+  async findPublicProfile(id: string): Promise<PublicProfile | null> {
+    const [row] = await this.sequelize.query<PublicProfile>(
+      "SELECT id, email, name, phone, role FROM users WHERE id = ?",
+      { replacements: [id], type: QueryTypes.SELECT },
+    );
+    return row ?? null;
   }
 
   async findUserByEmail(email: string, tx?: Transaction): Promise<UserRecord | null> {

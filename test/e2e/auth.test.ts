@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import jwt from "jsonwebtoken";
 import type { Service, ServiceSchema } from "moleculer";
 import { secretContext } from "../../lib/contracts/notifications";
@@ -586,6 +586,9 @@ describe.each(modes)("users end to end (%s)", (mode) => {
         name: "Ann Example",
         phone: null,
         role: "customer",
+      });
+      await expect(broker.call("users.get", { id: randomUUID() })).rejects.toMatchObject({
+        code: 404,
       });
       expect(
         await broker.call("users.getAddress", { userId: user.id, addressId: address.body.id }),
