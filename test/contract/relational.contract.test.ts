@@ -565,6 +565,172 @@ describe.each(adaptersFor("mysql"))("relational database contract (%s)", (adapte
       });
   });
 
+  if (adapter === "embedded")
+    describe("prepared statements (SQLite)", () => {
+      let db: RelationalDatabase;
+      let reference: RelationalDatabase;
+      let service: string;
+      let dir: string;
+
+      beforeEach(async () => {
+        service = uniqueName("prepared");
+        dir = tempDir();
+        db = await open(service, dir);
+        // The same file through Sequelize's own path, the values written into the text.
+        reference = await open(service, dir);
+        reference.sequelize.addHook("beforeQuery", () => undefined);
+        await db.migrate([
+          {
+            name: "0001-cells",
+            up: async (_qi, sequelize) => {
+              // One column of each affinity, and one with none.
+              await sequelize.query(
+                `CREATE TABLE cells (id TEXT PRIMARY KEY, i INTEGER, b BIGINT, t TEXT,
+                   r REAL, n NUMERIC, d DATETIME, x)`,
+              );
+            },
+          },
+        ]);
+      });
+
+      const CELLS = ["i", "b", "t", "r", "n", "d", "x"];
+      const put = (on: RelationalDatabase, id: string, values: unknown[]) =>
+        on.sequelize.query(
+          `INSERT INTO cells (id, ${CELLS.join(", ")}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+          { replacements: [id, ...values], type: QueryTypes.INSERT },
+        );
+      /** Each cell's value and SQLite's storage class for it. */
+      const stored = (on: RelationalDatabase, id: string) =>
+        on.sequelize.query(
+          `SELECT ${CELLS.map((c) => `${c}, typeof(${c}) AS ${c}_type`).join(", ")}
+             FROM cells WHERE id = ?`,
+          { replacements: [id], type: QueryTypes.SELECT },
+        );
+
+      it("stores and answers what the statement with its values written in does", async () => {
+        const now = Date.now();
+        const samples: unknown[][] = [
+          [1, 2, 3, 4, 5, 6, 7],
+          [now, now, now, now, now, now, now], // beyond 32 bits: bound as floating point by sqlite3
+          [-now, 2 ** 31, -(2 ** 31) - 1, 2 ** 53 - 1, 0, -1, 2 ** 31 - 1],
+          [true, false, true, false, true, false, true],
+          ["12", "it's", "007", "1e3", " 5", "x", "3.0"],
+          [null, null, null, null, null, null, null],
+        ];
+        for (const [i, values] of samples.entries()) {
+          await put(db, `own${i}`, values);
+          await put(reference, `ref${i}`, values);
+          expect(await stored(db, `own${i}`)).toEqual(await stored(reference, `ref${i}`));
+        }
+        // Compared with a column, a bound value finds the rows the written one does.
+        for (const column of CELLS)
+          for (const bound of [now, 5, "5", true]) {
+            const sql = `SELECT id FROM cells WHERE ${column} = ? OR ${column} < ? ORDER BY id`;
+            const options = { replacements: [bound, bound], type: QueryTypes.SELECT as const };
+            const mine = await db.sequelize.query<{ id: string }>(sql, options);
+            const theirs = await reference.sequelize.query<{ id: string }>(sql, options);
+            expect(mine).toEqual(theirs);
+          }
+        // Lists, and lists of lists, as Sequelize expands them.
+        await db.sequelize.query("INSERT INTO cells (id, i, b) VALUES ?", {
+          replacements: [
+            [
+              ["l1", 1, now],
+              ["l2", 2, now + 1],
+            ],
+          ],
+          type: QueryTypes.INSERT,
+        });
+        const listed = await db.sequelize.query(
+          "SELECT id, b, typeof(b) AS b_type FROM cells WHERE id IN (?) ORDER BY id",
+          { replacements: [["l1", "l2", "missing"]], type: QueryTypes.SELECT },
+        );
+        expect(listed).toEqual([
+          { id: "l1", b: now, b_type: "integer" },
+          { id: "l2", b: now + 1, b_type: "integer" },
+        ]);
+      });
+
+      it("prepares a statement once per connection and runs it again with new values", async () => {
+        const prepare = jest.spyOn(sqlite3.Database.prototype, "prepare");
+        let prepared: string[];
+        try {
+          for (let i = 0; i < 20; i++) await put(db, `p${i}`, [i, i, `${i}`, i, i, i, i]);
+          const rows = await db.sequelize.query<{ id: string }>(
+            "SELECT id FROM cells WHERE i >= ? ORDER BY i",
+            { replacements: [18], type: QueryTypes.SELECT },
+          );
+          expect(rows.map((r) => r.id)).toEqual(["p18", "p19"]);
+          prepared = prepare.mock.calls.map(([sql]) => String(sql));
+        } finally {
+          prepare.mockRestore();
+        }
+        expect(prepared.filter((sql) => sql.startsWith("INSERT INTO cells"))).toHaveLength(1);
+      });
+
+      it("prepares a statement that failed again, and closes with statements prepared", async () => {
+        await put(db, "dup", [1, 1, "a", 1, 1, 1, 1]);
+        await expect(put(db, "dup", [2, 2, "b", 2, 2, 2, 2])).rejects.toBeInstanceOf(
+          UniqueConstraintError,
+        );
+        await put(db, "next", [3, 3, "c", 3, 3, 3, 3]);
+        // More distinct statements than a connection keeps: the oldest are finalized.
+        for (let n = 1; n <= 260; n++)
+          await db.sequelize.query("SELECT COUNT(*) AS n FROM cells WHERE id IN (?)", {
+            replacements: [Array.from({ length: n }, (_, k) => `id${k}`)],
+            type: QueryTypes.SELECT,
+          });
+        await db.transaction((tx) =>
+          db.sequelize.query("UPDATE cells SET i = ? WHERE id = ?", {
+            replacements: [9, "next"],
+            type: QueryTypes.UPDATE,
+            transaction: tx,
+          }),
+        );
+        await expect(db.close()).resolves.toBeUndefined();
+        expect(await stored(reference, "next")).toMatchObject([{ i: 9, t: "c" }]);
+      });
+
+      it("keeps a transaction moving while writes outside it wait for the file's lock", async () => {
+        // Each waiting write sits in SQLite's busy handler on a worker thread; were they
+        // to run side by side, they would hold every thread the transaction needs.
+        let release!: () => void;
+        const holding = new Promise<void>((resolve) => (release = resolve));
+        let locked!: () => void;
+        const lockTaken = new Promise<void>((resolve) => (locked = resolve));
+        const transaction = db.transaction(async (tx) => {
+          await db.sequelize.query("INSERT INTO cells (id, i) VALUES (?, ?)", {
+            replacements: ["tx-first", 1],
+            type: QueryTypes.INSERT,
+            transaction: tx,
+          });
+          locked();
+          await holding;
+          for (let i = 0; i < 5; i++)
+            await db.sequelize.query("UPDATE cells SET i = i + 1 WHERE id = ?", {
+              replacements: ["tx-first"],
+              type: QueryTypes.UPDATE,
+              transaction: tx,
+            });
+        });
+        await lockTaken;
+        // Six different statements (one statement runs one call at a time anyway).
+        const outside = CELLS.slice(0, 6).map((column, i) =>
+          db.sequelize.query(`INSERT INTO cells (id, ${column}) VALUES (?, ?)`, {
+            replacements: [`outside${i}`, i],
+            type: QueryTypes.INSERT,
+          }),
+        );
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        const started = Date.now();
+        release();
+        await transaction;
+        expect(Date.now() - started).toBeLessThan(2_000);
+        await Promise.all(outside);
+        expect(await count(db, "cells")).toBe(7);
+      });
+    });
+
   describe("health", () => {
     it("answers ping while open, and false once closed", async () => {
       const db = await open("pinged");

@@ -1,4 +1,10 @@
 import { QueryTypes, Sequelize, Transaction } from "sequelize";
+import {
+  BoundStatement,
+  bindPositional,
+  PreparingConnection,
+  runPrepared,
+} from "./sqlite-prepared";
 
 type Replacements = unknown[] | Record<string, unknown>;
 
@@ -112,6 +118,10 @@ interface Driver {
   transactionControl: Set<string>;
   /** Runs `sql` on `connection`; the answer has the shape Sequelize's Query gives for `type`. */
   run(connection: unknown, sql: string, type: string): Promise<unknown>;
+  /** The statement with its replacements bound rather than written out, where the driver can. */
+  bind?(template: string, replacements: Replacements | undefined): BoundStatement | undefined;
+  /** Runs a bound statement; the same answers as `run`. */
+  runBound?(connection: unknown, statement: BoundStatement, type: string): Promise<unknown>;
   /** Sequelize's query would retry this error (only its path knows how). */
   retriedBySequelize(err: unknown): boolean;
 }
@@ -185,21 +195,37 @@ const sqlite: Driver = {
     return new Promise((resolve, reject) =>
       db.serialize(() => {
         const done: SqliteCallback = function (err, rows) {
-          if (err) return reject(err);
-          if (type === QueryTypes.SELECT) return resolve(ownRealm(rows!));
-          if (type === QueryTypes.INSERT) return resolve([this.lastID, this.changes]);
-          if (type === QueryTypes.UPDATE) return resolve([undefined, this.changes]);
-          resolve(undefined);
+          if (err) reject(err);
+          else resolve(sqliteAnswer(type, rows, this));
         };
         if (writes) db.run(sql, [], done);
         else db.all(sql, [], done);
       }),
     );
   },
+  // Prepared once per connection and run with the values bound (decision 26).
+  bind: bindPositional,
+  async runBound(connection, statement, type) {
+    const writes = type === QueryTypes.INSERT || type === QueryTypes.UPDATE;
+    const { rows, result } = await runPrepared(
+      connection as PreparingConnection,
+      statement,
+      writes,
+    );
+    return sqliteAnswer(type, rows, result);
+  },
   // What runDirectly throws is Sequelize's error (a TimeoutError), the driver's as its parent.
   retriedBySequelize: (err) =>
     (err as { parent?: { code?: string } }).parent?.code === "SQLITE_BUSY",
 };
+
+/** The answer Sequelize's SQLite Query gives for `type`. */
+function sqliteAnswer(type: string, rows: unknown[] | undefined, result: SqliteStatement): unknown {
+  if (type === QueryTypes.SELECT) return ownRealm(rows!);
+  if (type === QueryTypes.INSERT) return [result.lastID, result.changes];
+  if (type === QueryTypes.UPDATE) return [undefined, result.changes];
+  return undefined;
+}
 
 /**
  * The rows as objects of this code's realm. sqlite3 builds them in the
@@ -221,7 +247,11 @@ async function runDirectly(
 ): Promise<unknown> {
   const { replacements, type = QueryTypes.RAW, transaction } = options;
   const { dialect } = sequelize as unknown as { dialect: unknown };
-  const sql = replacements ? injectReplacements(template, dialect, replacements) : template;
+  const bound = driver.bind?.(template, replacements);
+  // The statement as Sequelize would send it: for the log line and an error's message.
+  const written = () =>
+    replacements ? injectReplacements(template, dialect, replacements) : template;
+  const sql = bound ? undefined : written();
   const manager = sequelize.connectionManager as unknown as {
     getConnection(options: QueryOptions): Promise<{ uuid?: string }>;
     releaseConnection(connection: { uuid?: string }): void;
@@ -232,11 +262,14 @@ async function runDirectly(
       await manager.getConnection({ ...options });
   // The line Sequelize logs before a statement.
   const { logging } = settingsOf(sequelize);
-  if (logging) logging(`Executing (${connection.uuid || "default"}): ${sql}`);
+  if (logging) logging(`Executing (${connection.uuid || "default"}): ${sql ?? written()}`);
   try {
-    return await driver.run(connection, sql, type);
+    return bound
+      ? await driver.runBound!(connection, bound, type)
+      : await driver.run(connection, sql!, type);
   } catch (err) {
-    throw await asSequelizeError(sequelize, connection, options, sql, err as DriverError);
+    const statement = sql ?? written();
+    throw await asSequelizeError(sequelize, connection, options, statement, err as DriverError);
   } finally {
     if (!transaction) manager.releaseConnection(connection);
   }
