@@ -133,7 +133,10 @@ export interface SqliteStatement {
 
 export interface PreparingConnection {
   prepare(sql: string, callback: (err: Error | null) => void): SqliteStatement;
-  /** Calls back once everything scheduled on the connection before is done; what follows waits for what the callback starts. */
+  /**
+   * Calls back once everything scheduled on the connection before is done;
+   * what is scheduled after waits for what the callback starts.
+   */
   wait(callback: () => void): unknown;
   close(callback?: (err: Error | null) => void): unknown;
 }
@@ -251,9 +254,10 @@ export async function runPrepared(
           if (err) reject(err);
           else resolve({ rows, result: { lastID: this.lastID, changes: this.changes } });
         };
-        // One statement at a time on a connection, in the order asked, as the
-        // written-out statements run (inside `serialize`): several waiting
-        // for the write lock at once would hold all of libuv's threads.
+        // One statement at a time on a connection, after what was scheduled on
+        // it before, as the written-out statements run (inside `serialize`):
+        // several waiting for the write lock at once would hold all of
+        // libuv's threads.
         connection.wait(() => {
           if (writes) statement.run(params, done);
           else statement.all(params, done);
