@@ -33,7 +33,8 @@ const { injectReplacements } = require("sequelize/lib/utils/sql") as {
  * and end every transaction included (and logs them as Sequelize would when a
  * logger is set). Anything else (models, bind parameters, benchmark timing,
  * hooks, CLS, other query types) still goes through `sequelize.query`
- * unchanged.
+ * unchanged. On SQLite a statement whose replacements are plain values runs
+ * prepared, with them bound (sqlite-prepared.ts, decision 26).
  */
 export function runRawStatementsDirectly(sequelize: Sequelize): void {
   const driver = sequelize.getDialect() === "sqlite" ? sqlite : mysql;
