@@ -95,26 +95,28 @@ function bindValue(
     params.push(null);
     return "?";
   }
-  if (!Array.isArray(value) || !value.length || !listAllowed) return undefined;
-  const parts: string[] = [];
-  for (const item of value) {
-    const part = Array.isArray(item) ? bindGroup(item, params) : bindValue(item, params, false);
-    if (part === undefined) return undefined;
-    parts.push(part);
-  }
-  return parts.join(", ");
+  if (!Array.isArray(value) || !listAllowed) return undefined;
+  return bindList(value, params, true);
 }
 
-/** An inner list: `(?, ?)`, as Sequelize brackets it. */
-function bindGroup(values: unknown[], params: BoundStatement["params"]): string | undefined {
+/**
+ * A list's values, `?, ?`; with `groups`, an inner list is one bracketed
+ * group, `(?, ?), (?, ?)`, as Sequelize writes them.
+ */
+function bindList(
+  values: unknown[],
+  params: BoundStatement["params"],
+  groups: boolean,
+): string | undefined {
   if (!values.length) return undefined;
   const parts: string[] = [];
   for (const item of values) {
-    const part = bindValue(item, params, false);
+    const group = groups && Array.isArray(item);
+    const part = group ? bindList(item, params, false) : bindValue(item, params, false);
     if (part === undefined) return undefined;
-    parts.push(part);
+    parts.push(group ? `(${part})` : part);
   }
-  return `(${parts.join(", ")})`;
+  return parts.join(", ");
 }
 
 /** What sqlite3 hands a statement's callback as `this`. */
