@@ -656,6 +656,14 @@ describe.each(adaptersFor("mysql"))("relational database contract (%s)", (adapte
         let prepared: string[];
         try {
           for (let i = 0; i < 20; i++) await put(db, `p${i}`, [i, i, `${i}`, i, i, i, i]);
+          for (let i = 0; i < 5; i++)
+            await db.transaction((tx) =>
+              db.sequelize.query("UPDATE cells SET i = i + 1 WHERE id = ?", {
+                replacements: ["p0"],
+                type: QueryTypes.UPDATE,
+                transaction: tx,
+              }),
+            );
           const rows = await db.sequelize.query<{ id: string }>(
             "SELECT id FROM cells WHERE i >= ? ORDER BY i",
             { replacements: [18], type: QueryTypes.SELECT },
@@ -666,6 +674,8 @@ describe.each(adaptersFor("mysql"))("relational database contract (%s)", (adapte
           prepare.mockRestore();
         }
         expect(prepared.filter((sql) => sql.startsWith("INSERT INTO cells"))).toHaveLength(1);
+        // The writer connection's BEGIN and COMMIT, once each for the five transactions.
+        expect(prepared.filter((sql) => /^(BEGIN|COMMIT)/.test(sql))).toHaveLength(2);
       });
 
       it("prepares a statement that failed again, and closes with statements prepared", async () => {

@@ -42,6 +42,17 @@ describe("bindPositional", () => {
     ).toEqual({ sql: "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)", params: ["a", 1, "b", 2] });
   });
 
+  it("prepares a statement without values as it is: a transaction's BEGIN and COMMIT", () => {
+    for (const sql of [
+      "BEGIN IMMEDIATE TRANSACTION;",
+      "COMMIT;",
+      "SELECT 1 FROM t WHERE a = 'x'",
+    ]) {
+      expect(bindPositional(sql, undefined)).toEqual({ sql, params: [] });
+      expect(bindPositional(sql, [])).toEqual({ sql, params: [] });
+    }
+  });
+
   it("leaves a `?` inside a string or a quoted name alone", () => {
     expect(bindPositional("SELECT '?', `a?` FROM t WHERE s = 'it''s?' AND x = ?", [1])).toEqual({
       sql: "SELECT '?', `a?` FROM t WHERE s = 'it''s?' AND x = ?",
@@ -66,7 +77,7 @@ describe("bindPositional", () => {
 
   it.each([
     ["named replacements", "SELECT * FROM t WHERE a = :a", { a: 1 }],
-    ["no replacements", "SELECT * FROM t", undefined],
+    ["a `?` and no values", "SELECT * FROM t WHERE a = ?", undefined],
     ["fewer values than `?`s", "SELECT * FROM t WHERE a = ? AND b = ?", [1]],
     ["more values than `?`s", "SELECT * FROM t WHERE a = ?", [1, 2]],
     ["a `?` after a character Sequelize does not accept before one", "SELECT a<? FROM t", [1]],

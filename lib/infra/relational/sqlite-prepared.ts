@@ -14,7 +14,8 @@
  *    `(CAST(? AS INTEGER) + 0)`, the integer the text would have written;
  *  - a list becomes one `?` per value (`IN (?)`), a list of lists one
  *    bracketed group per inner list (`VALUES ?`), as Sequelize expands them.
- * Anything else (a fraction, a date, a buffer, an object, an unsafe integer,
+ * A statement without values (a transaction's BEGIN and COMMIT) is prepared
+ * as it is. Anything else (a fraction, a date, a buffer, an object, an unsafe integer,
  * an empty list, a missing value) and any text with a `?` Sequelize would
  * read differently (after a character it does not accept before one, or in a
  * comment, a double-quoted name or a dollar-quoted string) is written into
@@ -44,7 +45,11 @@ export function bindPositional(
   template: string,
   replacements: Replacements | undefined,
 ): BoundStatement | undefined {
-  if (!Array.isArray(replacements) || !replacements.length) return undefined;
+  if (replacements === undefined || (Array.isArray(replacements) && !replacements.length))
+    // Without values the text is sent as it is, so it is prepared as it is
+    // (a transaction's BEGIN and COMMIT among them); one with a `?` is left alone.
+    return template.includes("?") ? undefined : { sql: template, params: [] };
+  if (!Array.isArray(replacements)) return undefined;
   if (/["$]|--|\/\*/.test(template)) return undefined;
   const params: BoundStatement["params"] = [];
   let sql = "";
