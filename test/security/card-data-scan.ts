@@ -20,7 +20,8 @@ import type { StorageLocations } from "./platform";
  * check. UUIDs are set aside first: their digit groups can line up into such
  * a run (a v4 UUID's third group starts with 4, as a Visa number does), and
  * so can those of a UUID cut short with "..." to fit a column, as Moleculer's
- * console trace exporter cuts a span's name. The network prefix keeps
+ * console trace exporter cuts a span's name. So are SQLite date-times
+ * (SQLITE_DATE_TIME). The network prefix keeps
  * millisecond timestamps (13 digits starting with 1) from counting. In the
  * raw SQLite files a run must also stand where a text or JSON value would
  * (DIGIT_RUN_IN_RAW_PAGE): the bytes around it there are other columns and
@@ -36,6 +37,15 @@ export interface CardDataHit {
 
 const UUID =
   /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-(?:[0-9a-f]{12}|[0-9a-f]{0,11}\.{3})/gi;
+/**
+ * A date and time as Sequelize writes one to SQLite (`2026-11-27 00:17:00.093
+ * +00:00`). In a raw page it follows the column before it with nothing
+ * between, and its digits then continue that column's: a phone number
+ * "+1 555 0100" and the date 2026-11-27 read "555 01002026-11-27", which
+ * passes the Luhn check. It is set aside with a space on each side, so a
+ * card number stored right before one still stands on its own.
+ */
+const SQLITE_DATE_TIME = /\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d{1,3})? [+-]\d{2}:\d{2}/g;
 const DIGIT_RUN = /(?<![0-9A-Za-z])\d(?:[ -]?\d){12,18}(?![0-9A-Za-z])/g;
 /**
  * In a raw database page a value's neighbours are other columns' bytes and
@@ -51,7 +61,7 @@ const SECURITY_CODE_FIELD =
 /** Card numbers and security-code fields in a piece of text (or of a raw database file), masked. */
 export function findCardDataInText(text: string, rawPage = false): string[] {
   const found: string[] = [];
-  const withoutIds = text.replace(UUID, "<uuid>");
+  const withoutIds = text.replace(UUID, "<uuid>").replace(SQLITE_DATE_TIME, " <date> ");
   for (const match of withoutIds.matchAll(rawPage ? DIGIT_RUN_IN_RAW_PAGE : DIGIT_RUN)) {
     const digits = match[0].replace(/[ -]/g, "");
     if (CARD_NETWORK_PREFIX.test(digits) && passesLuhn(digits)) found.push(mask(digits));

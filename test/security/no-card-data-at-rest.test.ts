@@ -262,6 +262,17 @@ describe("the scan of raw database pages", () => {
     // Anywhere else (rows, keys, logs) such a run still counts.
     expect(findCardDataInText(remnant)).toEqual(["400005******5556"]);
   });
+
+  it("does not read a phone number and the date after it in a row as one number", () => {
+    // An address row as SQLite stores it: the phone, then created_at, nothing between.
+    // "555 0100" and "2026-11-27" read "555010020261127", which passes the Luhn check.
+    const row = (phone: string) =>
+      `\x00\x0d1 Main StreetSpringfield12345US${phone}2026-11-27 00:17:00.093 +00:002026-11-27 00:17:00.093 +00:00`;
+    expect(findCardDataInText(row("+1 555 0100"), true)).toEqual([]);
+    expect(findCardDataInText(row("+1 555 0100"))).toEqual([]);
+    // A card number in that place is still found.
+    expect(findCardDataInText(row(` ${PAN}`), true)).toEqual(["400005******5556"]);
+  });
 });
 
 describe("the scan of log lines", () => {
