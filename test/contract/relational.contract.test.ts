@@ -49,6 +49,20 @@ describe.each(adaptersFor("mysql"))("relational database contract (%s)", (adapte
     return db;
   }
 
+  /**
+   * A new service's database opened twice on one file (or MySQL database):
+   * `db`, and `reference`, whose statements a query hook sends through
+   * Sequelize's own path, values written into the text.
+   */
+  async function openWithReference(prefix: string) {
+    const service = uniqueName(prefix);
+    const dir = adapter === "embedded" ? tempDir() : undefined;
+    const db = await open(service, dir);
+    const reference = await open(service, dir);
+    reference.sequelize.addHook("beforeQuery", () => undefined);
+    return { db, reference, service, dir };
+  }
+
   function tempDir(): string {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "relational-contract-"));
     dirs.push(dir);
@@ -379,11 +393,7 @@ describe.each(adaptersFor("mysql"))("relational database contract (%s)", (adapte
     let dir: string | undefined;
 
     beforeEach(async () => {
-      service = uniqueName("raw");
-      dir = adapter === "embedded" ? tempDir() : undefined;
-      db = await open(service, dir);
-      reference = await open(service, dir);
-      reference.sequelize.addHook("beforeQuery", () => undefined);
+      ({ db, reference, service, dir } = await openWithReference("raw"));
       await db.migrate([
         {
           name: "0001-items",
@@ -569,16 +579,9 @@ describe.each(adaptersFor("mysql"))("relational database contract (%s)", (adapte
     describe("prepared statements (SQLite)", () => {
       let db: RelationalDatabase;
       let reference: RelationalDatabase;
-      let service: string;
-      let dir: string;
 
       beforeEach(async () => {
-        service = uniqueName("prepared");
-        dir = tempDir();
-        db = await open(service, dir);
-        // The same file through Sequelize's own path, the values written into the text.
-        reference = await open(service, dir);
-        reference.sequelize.addHook("beforeQuery", () => undefined);
+        ({ db, reference } = await openWithReference("prepared"));
         await db.migrate([
           {
             name: "0001-cells",
