@@ -2,7 +2,7 @@ import type { Transaction } from "sequelize";
 import { lineageOf, MessageOrigin } from "../../lib/messaging/outbox";
 import type { OutboxHandle } from "../../mixins/outbox.mixin";
 import type { OrderStatus } from "../../lib/contracts/orders";
-import { Decision, OrderRecord, sagaStateOf, TimelineStep } from "./domain/order";
+import { Decision, orderChanged, OrderRecord, sagaStateOf, TimelineStep } from "./domain/order";
 import type { TimelineEntry } from "./domain/order-view";
 import type { LockedOrder, NewStep, OrderRepository } from "./order-repository";
 import type { OrderChanges } from "./order-changes";
@@ -18,7 +18,7 @@ export interface ReceivedMessage {
 
 /**
  * Writes what a decision says, in the caller's transaction: the order row
- * (guarded by its version), the saga row, the timeline, and each step's
+ * (guarded by its version) when the order changed, the saga row, the timeline, and each step's
  * message through the outbox. So the state, its history and its messages
  * commit together or not at all; the order metrics count it once committed.
  */
@@ -51,38 +51,36 @@ export class DecisionWriter {
   }
 
   /**
-   * The change of a locked order. Without an origin (the sweeper), messages
-   * carry the correlation of the request that started the saga.
+   * The change of a locked order, decided at `at`. Without an origin (the
+   * sweeper), messages carry the correlation of the request that started the
+   * saga. A decision that only adds to the timeline leaves the order row as
+   * it is and moves its saga row alone.
    */
   async apply(
     tx: Transaction,
     locked: LockedOrder,
     decision: Decision,
+    at: number,
     origin: MessageOrigin | undefined,
     received?: ReceivedMessage,
   ): Promise<TimelineEntry[]> {
     const { order, steps } = decision;
     const from = origin ?? { meta: { correlationId: locked.saga.correlationId ?? undefined } };
-    const moved = await this.repository.updateOrder(tx, order, locked.order.version, {
+    const saga = {
       state: sagaStateOf(order.status),
       lastStep: steps[steps.length - 1].step,
       stepCount: locked.saga.stepCount + steps.length,
       dropPaymentToken: order.status !== "PENDING",
-    });
-    // The row is locked (or SQLite's one writer is us): only a bug gets here.
-    if (!moved) throw new Error(`order ${order.id} changed under its lock`);
-    this.countAfterCommit(tx, locked.order.status, order);
+    };
+    if (orderChanged(locked.order, order)) {
+      const moved = await this.repository.updateOrder(tx, order, locked.order.version, saga, at);
+      // The row is locked (or SQLite's one writer is us): only a bug gets here.
+      if (!moved) throw new Error(`order ${order.id} changed under its lock`);
+      this.countAfterCommit(tx, locked.order.status, order);
+    } else await this.repository.updateSaga(tx, order.id, saga, at);
     const changes = this.changes;
     if (changes) tx.afterCommit(() => changes.changed(order.id, order.status));
-    return this.writeSteps(
-      tx,
-      order.id,
-      locked.saga.stepCount,
-      steps,
-      from,
-      received,
-      order.updatedAt,
-    );
+    return this.writeSteps(tx, order.id, locked.saga.stepCount, steps, from, received, at);
   }
 
   /** Counted only once the transaction commits (a rolled-back or retried attempt never counts). */

@@ -189,14 +189,16 @@ export class OrderRepository {
   }
 
   /**
-   * Writes the order's new state if it is still at `expectedVersion` (the
-   * version goes up by one). False when it is not: another change won.
+   * Writes the order's new state, and its saga's, if the order is still at
+   * `expectedVersion` (the version goes up by one). False when it is not:
+   * another change won.
    */
   async updateOrder(
     tx: Transaction,
     order: OrderRecord,
     expectedVersion: number,
     saga: SagaUpdate,
+    at: number,
   ): Promise<boolean> {
     const affected = await this.update(
       tx,
@@ -218,14 +220,19 @@ export class OrderRepository {
       ],
     );
     if (affected !== 1) return false;
+    await this.updateSaga(tx, order.id, saga, at);
+    return true;
+  }
+
+  /** The saga's new state alone (a step that changes nothing in the order row). */
+  async updateSaga(tx: Transaction, orderId: string, saga: SagaUpdate, at: number): Promise<void> {
     await this.update(
       tx,
       `UPDATE order_saga SET state = ?, last_step = ?, step_count = ?, updated_at = ?${
         saga.dropPaymentToken ? ", pending_payment_token = NULL" : ""
       } WHERE order_id = ?`,
-      [saga.state, saga.lastStep, saga.stepCount, order.updatedAt, order.id],
+      [saga.state, saga.lastStep, saga.stepCount, at, orderId],
     );
-    return true;
   }
 
   /** All of a decision's steps in one statement (a saga step writes two or three). */

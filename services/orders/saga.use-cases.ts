@@ -63,10 +63,11 @@ export class SagaUseCases {
       const locked = await repository.lockOrder(tx, orderId);
       if (!locked || (opts.ownerId && locked.order.userId !== opts.ownerId))
         return { kind: "unknown" };
+      const now = this.now();
       let decision: Decision;
       try {
         decision = decide(locked.order, event, {
-          now: this.now(),
+          now,
           paymentTimeoutMs,
           paymentToken: locked.saga.pendingPaymentToken,
         });
@@ -76,7 +77,14 @@ export class SagaUseCases {
         throw err;
       }
       if (!decision.steps.length) return { kind: "unchanged", order: locked.order };
-      const timeline = await writer.apply(tx, locked, decision, opts.origin, message?.received);
+      const timeline = await writer.apply(
+        tx,
+        locked,
+        decision,
+        now,
+        opts.origin,
+        message?.received,
+      );
       return { kind: "changed", order: decision.order, timeline };
     });
   }

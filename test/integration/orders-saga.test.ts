@@ -252,6 +252,8 @@ describe.each(modes)("checkout saga (%s)", (mode) => {
       "STOCK_COMMIT_REQUESTED",
       "STOCK_COMMITTED",
     ]);
+    // Recording the stock commit changed nothing in the order row: it keeps the time it was confirmed.
+    expect(confirmed.updatedAt).toBe(confirmed.timeline[5].at);
     const [created, reserveAsked, reserved, payAsked, paid] = confirmed.timeline;
     for (const step of confirmed.timeline) expect(step.messageId).toEqual(expect.any(String));
     // Each answer names the command it answers; the whole saga shares one correlation.

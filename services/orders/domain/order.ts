@@ -264,10 +264,12 @@ function onPaymentPending(
   // A pending notice that arrives after the outcome is stale.
   if (order.payment && order.payment.status !== "PENDING")
     throw notApplicable(order, EventTypes.PaymentPending);
-  return record({ ...order, payment: paymentSummary(order, payment) }, ctx, {
-    step: "PAYMENT_PENDING",
-    detail: payment.method,
-  });
+  return record(
+    order,
+    ctx,
+    { step: "PAYMENT_PENDING", detail: payment.method },
+    { payment: paymentSummary(order, payment) },
+  );
 }
 
 /**
@@ -311,13 +313,13 @@ function onPaymentFailed(
     step: "PAYMENT_FAILED",
     detail: payment.failureCode ?? payment.status,
   };
-  const withPayment = { ...order, payment: paymentSummary(order, payment) };
+  const withPayment = { payment: paymentSummary(order, payment) };
   // The order was cancelled while the charge was being tried: only worth recording.
   const known = order.payment?.status;
   if (order.status === "CANCELLED" && (known === undefined || known === "PENDING"))
-    return record(withPayment, ctx, received);
+    return record(order, ctx, received, withPayment);
   if (order.status !== "AWAITING_PAYMENT") throw notApplicable(order, EventTypes.PaymentFailed);
-  const next = cancel(withPayment, "PAYMENT_DECLINED", ctx);
+  const next = cancel({ ...order, ...withPayment }, "PAYMENT_DECLINED", ctx);
   return {
     order: next,
     steps: [received, cancelledStep(next), releaseStep(next, "PAYMENT_FAILED")],
@@ -330,10 +332,12 @@ function onPaymentRefunded(
   ctx: DecisionContext,
 ): Decision {
   if (order.payment?.status === "REFUNDED") throw notApplicable(order, EventTypes.PaymentRefunded);
-  return record({ ...order, payment: paymentSummary(order, payment) }, ctx, {
-    step: "PAYMENT_REFUNDED",
-    detail: payment.refundId,
-  });
+  return record(
+    order,
+    ctx,
+    { step: "PAYMENT_REFUNDED", detail: payment.refundId },
+    { payment: paymentSummary(order, payment) },
+  );
 }
 
 /**
@@ -438,9 +442,33 @@ function touch(order: OrderRecord, ctx: DecisionContext): OrderRecord {
   return { ...order, updatedAt: ctx.now };
 }
 
-/** A fact that changes no status, only the timeline (and what it tells, e.g. the payment). */
-function record(order: OrderRecord, ctx: DecisionContext, step: TimelineStep): Decision {
-  return { order: touch(order, ctx), steps: [step] };
+/**
+ * A fact that changes no status, only the timeline and what it tells (e.g.
+ * the payment). An order it changes nothing in stays as it was, updatedAt
+ * and version included: only its saga row moves.
+ */
+function record(
+  order: OrderRecord,
+  ctx: DecisionContext,
+  step: TimelineStep,
+  changes: Partial<OrderRecord> = {},
+): Decision {
+  const next = { ...order, ...changes };
+  return { order: orderChanged(order, next) ? touch(next, ctx) : order, steps: [step] };
+}
+
+/** Whether `after` differs from `before` in what events change (the rest is fixed at checkout). */
+export function orderChanged(before: OrderRecord, after: OrderRecord): boolean {
+  const [was, is] = [before.payment, after.payment];
+  return (
+    before.status !== after.status ||
+    before.cancelReason !== after.cancelReason ||
+    before.trackingNumber !== after.trackingNumber ||
+    before.paymentDeadline !== after.paymentDeadline ||
+    was?.id !== is?.id ||
+    was?.status !== is?.status ||
+    was?.providerReference !== is?.providerReference
+  );
 }
 
 function cancelledStep(order: OrderRecord): TimelineStep {

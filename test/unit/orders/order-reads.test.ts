@@ -73,15 +73,16 @@ describe("reading an order while its saga moves on", () => {
   function reserveStock(orderId: string): Promise<void> {
     return db.transaction(async (tx) => {
       const locked = (await repository.lockOrder(tx, orderId))!;
+      const now = Date.now();
       const decision = decide(
         locked.order,
         {
           type: EventTypes.StockReserved,
           outcome: { reservationId: orderId, status: "RESERVED", lines: [] },
         },
-        { now: Date.now(), paymentTimeoutMs: 60_000, paymentToken: "tok_visa" },
+        { now, paymentTimeoutMs: 60_000, paymentToken: "tok_visa" },
       );
-      await writer.apply(tx, locked, decision, undefined, { id: randomUUID() });
+      await writer.apply(tx, locked, decision, now, undefined, { id: randomUUID() });
     });
   }
 

@@ -11,6 +11,7 @@ import {
   Decision,
   DecisionContext,
   isOverdue,
+  orderChanged,
   ORDER_STATUSES,
   OrderEvent,
   OrderRecord,
@@ -344,7 +345,31 @@ describe("saga reactions", () => {
       expect(d.order.status).toBe("CANCELLED");
       expect(steps(d)).toEqual([step]);
       expect(sent(d)).toEqual([]);
+      // Nothing in the order changed: it stays as it was, updatedAt included.
+      expect(d.order).toEqual(order("CANCELLED"));
+      expect(orderChanged(order("CANCELLED"), d.order)).toBe(false);
     }
+  });
+
+  it("a recorded fact that changes the payment moves the order's updatedAt; one that changes nothing does not", () => {
+    const before = order("CANCELLED");
+    const failed = react("CANCELLED", {
+      type: EventTypes.PaymentFailed,
+      payment: payment({ status: "FAILED", failureCode: "card_declined" }),
+    });
+    expect(orderChanged(before, failed.order)).toBe(true);
+    expect(failed.order.updatedAt).toBe(NOW);
+
+    const committed = decide(
+      failed.order,
+      { type: EventTypes.StockCommitted, outcome: outcome() },
+      {
+        ...ctx,
+        now: NOW + 1000,
+      },
+    );
+    expect(committed.order).toBe(failed.order);
+    expect(orderChanged(failed.order, committed.order)).toBe(false);
   });
 
   it("a reservation that expired before its commit cancels the order (RESERVATION_EXPIRED) and refunds", () => {
