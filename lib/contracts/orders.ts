@@ -96,6 +96,11 @@ export interface PaymentEventPayload {
   failureMessage?: string;
   /** PaymentRefunded. */
   refundId?: string;
+  /**
+   * PaymentSucceeded of a paid payment: the receipt written with it, so its
+   * readers need not ask for it. Older events may lack it.
+   */
+  receipt?: Receipt;
 }
 
 /** GET /orders/:id/receipt, produced by payments for each successful payment. */

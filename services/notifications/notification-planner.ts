@@ -173,7 +173,11 @@ export class NotificationPlanner {
     return this.toRecipient(envelope, to, template, data);
   }
 
-  /** Prefers the receipt payments keeps; without one, the event says enough for a short receipt. */
+  /**
+   * The receipt the event carries, else the one payments keeps (events
+   * written before they carried it); without one, the event says enough for
+   * a short receipt.
+   */
   private async receipt(
     envelope: MessageEnvelope<unknown>,
     payload: Record<string, unknown>,
@@ -183,7 +187,9 @@ export class NotificationPlanner {
     const userId = text(payload, "userId");
     const to = await this.directory.user(userId);
     if (!to) return { kind: "ignored", reason: `user of order ${orderId} not found` };
-    const receipt = await this.directory.receipt(orderId, userId);
+    const receipt =
+      carriedReceipt(payment.receipt, orderId, userId) ??
+      (await this.directory.receipt(orderId, userId));
     const method = receipt?.method ?? payment.method;
     const data = {
       name: to.name,
@@ -326,4 +332,15 @@ function money(value: unknown, field: string): Money {
 /** The short order reference customers see in subjects and text messages. */
 function orderRef(orderId: string): string {
   return orderId.replace(/-/g, "").slice(0, 8).toUpperCase();
+}
+
+/** The receipt an event carries, when it is whole and for this order and customer. */
+function carriedReceipt(value: unknown, orderId: string, userId: string): Receipt | undefined {
+  const r = value as Partial<Receipt> | undefined;
+  const whole =
+    typeof r?.receiptNumber === "string" &&
+    Array.isArray(r.lines) &&
+    Number.isSafeInteger(r.total?.amount) &&
+    typeof r.total?.currency === "string";
+  return whole && r.orderId === orderId && r.userId === userId ? (r as Receipt) : undefined;
 }

@@ -24,7 +24,7 @@ export type PaymentEventType =
 export function paymentEvent(
   type: PaymentEventType,
   payment: PaymentRecord,
-  extra: Pick<PaymentEventPayload, "refundId"> = {},
+  extra: Pick<PaymentEventPayload, "refundId" | "receipt"> = {},
 ): OutboxMessageInput {
   const payload: PaymentEventPayload = {
     orderId: payment.orderId,

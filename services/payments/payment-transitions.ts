@@ -1,5 +1,5 @@
 import type { Transaction } from "sequelize";
-import type { PaymentStatus } from "../../lib/contracts/orders";
+import type { PaymentEventPayload, PaymentStatus } from "../../lib/contracts/orders";
 import type { MessageOrigin } from "../../lib/messaging/outbox";
 import { decideTransition, PaymentRecord } from "./domain/payment";
 import { receiptFor } from "./domain/receipt";
@@ -11,7 +11,7 @@ import type { Clock, PaymentsLog } from "./use-case-support";
  * Applies one state change to a payment inside the caller's transaction,
  * through the state machine's guard: the row moves only if it is still in
  * the state read, a success writes the receipt, and the change's event goes
- * into the outbox with it. A repeat changes nothing; an illegal transition
+ * into the outbox with it (PaymentSucceeded carrying that receipt). A repeat changes nothing; an illegal transition
  * changes nothing and is logged.
  */
 export type TransitionResult =
@@ -56,11 +56,13 @@ export class PaymentTransitions {
       card: changes.card ?? payment.card,
       updatedAt: now,
     };
+    let told: Pick<PaymentEventPayload, "refundId" | "receipt"> = extra;
     if (to === "SUCCEEDED") {
       const receipt = receiptFor(updated, now);
-      await this.repository.insertReceipt(tx, receipt, now);
+      // The event carries the receipt it commits with (not another one found written).
+      if (await this.repository.insertReceipt(tx, receipt, now)) told = { ...extra, receipt };
     }
-    await this.outbox.enqueue(tx, paymentEvent(eventFor(to), updated, extra), origin);
+    await this.outbox.enqueue(tx, paymentEvent(eventFor(to), updated, told), origin);
     return { kind: "changed", payment: updated };
   }
 }

@@ -368,7 +368,8 @@ export class PaymentsRepository {
 
   // ---- receipts
 
-  async insertReceipt(tx: Transaction, r: Receipt, paidAt: number): Promise<void> {
+  /** False when the payment has its receipt already (that one stands). */
+  async insertReceipt(tx: Transaction, r: Receipt, paidAt: number): Promise<boolean> {
     try {
       await this.run(
         tx,
@@ -388,9 +389,11 @@ export class PaymentsRepository {
         ],
         QueryTypes.INSERT,
       );
+      return true;
     } catch (err) {
       // One receipt per payment: a second success report finds it written.
       if (!isUniqueViolation(err)) throw err;
+      return false;
     }
   }
 

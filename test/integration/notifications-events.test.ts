@@ -5,7 +5,7 @@ import path from "node:path";
 import type { ServiceBroker, ServiceSchema } from "moleculer";
 import type { ProductSnapshot } from "../../lib/contracts/catalog";
 import type { NotificationView, SendNotificationCommand } from "../../lib/contracts/notifications";
-import type { OrderEventPayload, PaymentEventPayload } from "../../lib/contracts/orders";
+import type { OrderEventPayload, PaymentEventPayload, Receipt } from "../../lib/contracts/orders";
 import { createEnvelope, headersFor } from "../../lib/messaging/envelope";
 import {
   dlqTopic,
@@ -232,6 +232,63 @@ describe.each(adaptersFor("redis"))("notifications from events over %s channels"
     expect(mail.text).toContain("Payment method: Card");
     expect(mail.text).toContain("Payment reference: ch_3PzQ8e");
     expect(mail.text).toContain("Total paid: $28.99");
+  });
+
+  it("sends the receipt PaymentSucceeded carries, lines and number, without asking payments", async () => {
+    const user = await newUser("Rhea Receipt");
+    const orderId = randomUUID();
+    const paymentId = randomUUID();
+    const receipt: Receipt = {
+      receiptNumber: "R-20261127-ABCDEF123456",
+      orderId,
+      paymentId,
+      userId: user.id,
+      lines: [
+        {
+          productId: products.kettle.id,
+          sku: products.kettle.sku,
+          name: "Copper Kettle",
+          quantity: 2,
+          unitPrice: { amount: 1250, currency: "USD" },
+          lineTotal: { amount: 2500, currency: "USD" },
+        },
+      ],
+      total: { amount: 2500, currency: "USD" },
+      method: "card",
+      providerReference: "ch_carried",
+      paidAt: "2026-11-27T01:00:00.000Z",
+    };
+    const payment: PaymentEventPayload = {
+      orderId,
+      paymentId,
+      userId: user.id,
+      status: "SUCCEEDED",
+      amount: { amount: 2500, currency: "USD" },
+      method: "card",
+      providerReference: "ch_carried",
+      receipt,
+    };
+    await publish(Topics.PaymentsEvents, message(EventTypes.PaymentSucceeded, orderId, payment));
+
+    const mail = await smtp.waitForMail(user.email, /^Receipt /);
+    expect(mail.subject).toBe(
+      `Receipt ${receipt.receiptNumber} for your order ${orderRef(orderId)}`,
+    );
+    expect(mail.text).toContain("2 x Copper Kettle");
+    expect(mail.text).toContain("Total paid: $25.00");
+
+    // A receipt of someone else's order is not theirs to be sent: the event's own figures are.
+    const other = await newUser("Otto Other");
+    const misaddressed = { ...payment, orderId: randomUUID(), userId: other.id };
+    await publish(
+      Topics.PaymentsEvents,
+      message(EventTypes.PaymentSucceeded, misaddressed.orderId, misaddressed),
+    );
+    const short = await smtp.waitForMail(other.email, /^Receipt /);
+    expect(short.subject).toBe(
+      `Receipt ${paymentId} for your order ${orderRef(misaddressed.orderId)}`,
+    );
+    expect(short.text).not.toContain("Copper Kettle");
   });
 
   it("also texts customers who have a phone number, and only them", async () => {

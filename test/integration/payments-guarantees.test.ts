@@ -341,6 +341,8 @@ describe.each(modes)("payments guarantees (%s)", (mode) => {
       providerReference: charge.id,
       lines: [{ productId: "p-mug", quantity: 1 }],
     });
+    // The event carries the very receipt stored with it.
+    expect(succeeded.payload.receipt).toEqual(receipt);
     await expect(
       platform.broker.call("payments.receipt", { orderId, userId: randomUUID() }),
     ).rejects.toMatchObject({ code: 404 });
