@@ -122,10 +122,8 @@ export class PaymentsRepository {
 
   /**
    * The order's payment. With `forUpdate` inside a transaction the row is
-   * read as last committed and locked (MySQL). Where no such payment exists,
-   * MySQL holds a gap lock until the transaction ends instead: callers then
-   * end it at once (a webhook for an unknown payment throws), inserting
-   * nothing, so an INSERT waiting on that gap waits only for the rollback.
+   * read as last committed and locked (MySQL) — only ever for a row known to
+   * exist, so no gap lock is taken.
    */
   async findByOrderId(
     orderId: string,
@@ -244,8 +242,8 @@ export class PaymentsRepository {
 
   /**
    * Appends one row per provider request, numbered on from the payment's
-   * last one, in one statement. The caller holds the payment row's lock,
-   * which keeps the numbering of concurrent writers apart.
+   * last one. The caller holds the payment row's lock, which keeps the
+   * numbering of concurrent writers apart.
    */
   async recordAttempts(
     tx: Transaction,
@@ -255,36 +253,30 @@ export class PaymentsRepository {
     now: number,
   ): Promise<void> {
     if (!attempts.length) return;
-    // The attempts as a derived table (k = 1, 2, …), numbered on from the last one stored.
-    const rows = attempts
-      .map((_, i) =>
-        i === 0
-          ? "SELECT ? AS k, ? AS outcome, ? AS http_status, ? AS duration_ms, ? AS error"
-          : "SELECT ?, ?, ?, ?, ?",
-      )
-      .join(" UNION ALL ");
-    await this.run(
+    const [row] = await this.select<{ n: number | string | null }>(
+      "SELECT MAX(attempt_no) AS n FROM payment_attempts WHERE payment_id = ?",
+      [paymentId],
       tx,
-      `INSERT INTO payment_attempts (payment_id, attempt_no, operation, outcome, http_status, duration_ms, error, created_at)
-       SELECT ?, last.n + a.k, ?, a.outcome, a.http_status, a.duration_ms, a.error, ?
-       FROM (SELECT COALESCE(MAX(attempt_no), 0) AS n FROM payment_attempts WHERE payment_id = ?) last
-       CROSS JOIN (${rows}) a
-       ORDER BY a.k`,
-      [
-        paymentId,
-        operation,
-        now,
-        paymentId,
-        ...attempts.flatMap((a, i) => [
-          i + 1,
+    );
+    let next = Number(row?.n ?? 0) + 1;
+    for (const a of attempts) {
+      await this.run(
+        tx,
+        `INSERT INTO payment_attempts (payment_id, attempt_no, operation, outcome, http_status, duration_ms, error, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        [
+          paymentId,
+          next++,
+          operation,
           a.outcome,
           a.httpStatus ?? null,
           Math.max(0, Math.round(a.durationMs)),
           a.error?.slice(0, 300) ?? null,
-        ]),
-      ],
-      QueryTypes.INSERT,
-    );
+          now,
+        ],
+        QueryTypes.INSERT,
+      );
+    }
   }
 
   // ---- refunds

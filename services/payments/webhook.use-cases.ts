@@ -164,18 +164,14 @@ export class WebhookUseCases {
     charge: ProviderCharge,
   ): Promise<WebhookOutcome> {
     const { repository, outbox } = this.deps;
-    // Locked as it is found: by its order (one statement), else by the charge.
-    const byCharge = async () => {
-      const found = await repository.findByChargeId(charge.id, tx);
-      return found && repository.findById(found.id, tx, true);
-    };
-    let payment =
-      (charge.orderId ? await repository.findByOrderId(charge.orderId, tx, true) : null) ??
-      (await byCharge());
-    if (!payment)
+    const found =
+      (charge.orderId ? await repository.findByOrderId(charge.orderId, tx) : null) ??
+      (await repository.findByChargeId(charge.id, tx));
+    if (!found)
       throw new UnknownPaymentError(
         `Webhook ${event.id} (${event.type}): no payment for charge ${charge.id} (order ${charge.orderId ?? "unknown"})`,
       );
+    let payment = (await repository.findById(found.id, tx, true))!;
     // A report about another charge than the one this payment settled with.
     if (payment.providerChargeId && payment.providerChargeId !== charge.id)
       return { kind: "stale", payment };
