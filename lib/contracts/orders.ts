@@ -50,7 +50,12 @@ export interface OrderEventPayload {
   userId: string;
   status: OrderStatus;
   total: Money;
-  lines: { productId: string; quantity: number }[];
+  /**
+   * The lines as ordered: names and prices at checkout, which is what the
+   * customer pays whatever the catalog says later. Events written before
+   * they carried more name only the product and quantity.
+   */
+  lines: OrderLine[];
   /** OrderCreated: the cart the order came from (the cart service closes it). */
   cartId?: string;
   cancelReason?: CancelReason;

@@ -8,6 +8,7 @@ import {
 import type {
   CancelReason,
   OrderEventPayload,
+  OrderLine,
   PaymentEventPayload,
   PaymentMethodType,
   Receipt,
@@ -292,8 +293,20 @@ export class NotificationPlanner {
   }
 
   /** Lines with the names and current prices the catalog gives; an unknown product keeps its id. */
-  private async orderLines(lines: OrderEventPayload["lines"] | undefined) {
+  /**
+   * The lines as the event tells them: as ordered, at the prices paid. Events
+   * written before they carried names and prices get today's from the catalog.
+   */
+  private async orderLines(lines: unknown) {
     if (!Array.isArray(lines)) throw invalid("lines must be a list");
+    if (lines.every(isWholeLine))
+      return lines.map((line) => ({
+        productId: line.productId,
+        name: line.name,
+        quantity: line.quantity,
+        unitPrice: line.unitPrice,
+        lineTotal: line.lineTotal,
+      }));
     const products = await this.directory.products(lines.map((line) => line.productId));
     return lines.map((line) => {
       const product = products?.get(line.productId);
@@ -334,13 +347,26 @@ function orderRef(orderId: string): string {
   return orderId.replace(/-/g, "").slice(0, 8).toUpperCase();
 }
 
+/** A line with its name and prices, as orders write them into their events. */
+function isWholeLine(value: unknown): value is OrderLine {
+  const line = value as Partial<OrderLine> | null;
+  return (
+    typeof line?.productId === "string" &&
+    typeof line.name === "string" &&
+    Number.isInteger(line.quantity) &&
+    isMoney(line.unitPrice) &&
+    isMoney(line.lineTotal)
+  );
+}
+
+function isMoney(value: unknown): value is Money {
+  const m = value as Partial<Money> | null | undefined;
+  return Number.isSafeInteger(m?.amount) && typeof m?.currency === "string";
+}
+
 /** The receipt an event carries, when it is whole and for this order and customer. */
 function carriedReceipt(value: unknown, orderId: string, userId: string): Receipt | undefined {
   const r = value as Partial<Receipt> | undefined;
-  const whole =
-    typeof r?.receiptNumber === "string" &&
-    Array.isArray(r.lines) &&
-    Number.isSafeInteger(r.total?.amount) &&
-    typeof r.total?.currency === "string";
+  const whole = typeof r?.receiptNumber === "string" && Array.isArray(r.lines) && isMoney(r.total);
   return whole && r.orderId === orderId && r.userId === userId ? (r as Receipt) : undefined;
 }

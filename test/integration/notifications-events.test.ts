@@ -137,16 +137,25 @@ describe.each(adaptersFor("redis"))("notifications from events over %s channels"
     });
   }
 
+  /** An order line as orders write it into their events: name and prices at checkout. */
+  function line(product: ProductSnapshot, quantity: number, unitAmount = product.price.amount) {
+    return {
+      productId: product.id,
+      sku: product.sku,
+      name: product.name,
+      quantity,
+      unitPrice: { amount: unitAmount, currency: "USD" },
+      lineTotal: { amount: unitAmount * quantity, currency: "USD" },
+    };
+  }
+
   function order(userId: string, overrides: Partial<OrderEventPayload> = {}): OrderEventPayload {
     return {
       orderId: randomUUID(),
       userId,
       status: "CONFIRMED",
       total: { amount: 2899, currency: "USD" },
-      lines: [
-        { productId: products.kettle.id, quantity: 2 },
-        { productId: products.tea.id, quantity: 1 },
-      ],
+      lines: [line(products.kettle, 2), line(products.tea, 1)],
       ...overrides,
     };
   }
@@ -194,6 +203,35 @@ describe.each(adaptersFor("redis"))("notifications from events over %s channels"
       expect(row).toMatchObject({ status: "sent", attempts: 1 });
       return true;
     });
+  });
+
+  it("lists the lines at the prices ordered, not at the catalog's prices of the day", async () => {
+    const user = await newUser("Sally Sale");
+    // Ordered during a sale: the catalog has the kettle at $12.50 again by now.
+    const onSale = order(user.id, {
+      total: { amount: 1998, currency: "USD" },
+      lines: [line(products.kettle, 2, 999)],
+    });
+    await publish(Topics.OrdersEvents, message(EventTypes.OrderConfirmed, onSale.orderId, onSale));
+    const mail = await smtp.waitForMail(user.email, /^Your order .* is confirmed$/);
+    expect(mail.text).toContain("2 x Copper Kettle  $19.98");
+    expect(mail.text).toContain("Total: $19.98");
+    expect(mail.text).not.toContain("$25.00");
+  });
+
+  it("names the products of an event written before lines carried names and prices, from the catalog", async () => {
+    const user = await newUser("Olav Older");
+    const older = {
+      ...order(user.id),
+      lines: [
+        { productId: products.kettle.id, quantity: 2 },
+        { productId: products.tea.id, quantity: 1 },
+      ],
+    };
+    await publish(Topics.OrdersEvents, message(EventTypes.OrderConfirmed, older.orderId, older));
+    const mail = await smtp.waitForMail(user.email, /^Your order .* is confirmed$/);
+    expect(mail.text).toContain("2 x Copper Kettle  $25.00");
+    expect(mail.text).toContain("1 x Green Tea Tin  $3.99");
   });
 
   it("tells the customer why an order was cancelled", async () => {

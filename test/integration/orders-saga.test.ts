@@ -279,6 +279,20 @@ describe.each(modes)("checkout saga (%s)", (mode) => {
     });
     await waitFor(() => orderEventsOf(placed.id).length === 2);
     expect(orderEventsOf(placed.id)).toEqual([EventTypes.OrderCreated, EventTypes.OrderConfirmed]);
+    // The events tell the lines as ordered: what notifications list for the customer.
+    const announced = probe.orderEvents.find(
+      (e) => e.aggregateId === placed.id && e.type === EventTypes.OrderConfirmed,
+    )!;
+    expect(announced.payload.lines).toEqual([
+      {
+        productId,
+        sku: expect.any(String),
+        name: expect.any(String),
+        quantity: 2,
+        unitPrice: { amount: 1250, currency: "EUR" },
+        lineTotal: { amount: 2500, currency: "EUR" },
+      },
+    ]);
   });
 
   it("cancels a declined order (PAYMENT_DECLINED) and releases its stock", async () => {

@@ -37,7 +37,7 @@ export function orderEvent(type: OrderEventType, order: OrderRecord): Outgoing {
     userId: order.userId,
     status: order.status,
     total: { amount: order.total, currency: order.currency },
-    lines: order.lines.map((l) => ({ productId: l.productId, quantity: l.quantity })),
+    lines: order.lines.map((l) => ({ ...l })),
   };
   if (type === EventTypes.OrderCreated && order.cartId) payload.cartId = order.cartId;
   if (order.cancelReason) payload.cancelReason = order.cancelReason;

@@ -126,7 +126,8 @@ describe("placing an order", () => {
           userId: placed.userId,
           status: "PENDING",
           total: { amount: 2500, currency: "EUR" },
-          lines: [{ productId: "p-1", quantity: 2 }],
+          // As ordered: what notifications list, whatever the catalog says later.
+          lines: placed.lines,
           cartId: "c-1",
         },
       },
