@@ -154,12 +154,14 @@ export class OrderRepository {
         order.updatedAt,
       ],
     );
-    for (const [i, line] of order.lines.entries()) {
+    // All lines in one statement (checkout refuses an order without any);
+    // the saga's next step finds them remembered.
+    if (order.lines.length)
       await this.run(
         tx,
         `INSERT INTO order_lines (order_id, line_no, product_id, sku, name, quantity, unit_price, line_total)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        [
+       VALUES ${order.lines.map(() => "(?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
+        order.lines.flatMap((line, i) => [
           order.id,
           i + 1,
           line.productId,
@@ -168,9 +170,11 @@ export class OrderRepository {
           line.quantity,
           line.unitPrice.amount,
           line.lineTotal.amount,
-        ],
+        ]),
       );
-    }
+    tx.afterCommit(() => {
+      this.remember(order.id, order.lines);
+    });
     await this.run(
       tx,
       `INSERT INTO order_saga (order_id, state, last_step, step_count, correlation_id, pending_payment_token, started_at, updated_at)
@@ -402,8 +406,8 @@ export class OrderRepository {
 
   /**
    * Lines never change after the order is placed, so any snapshot reads them
-   * right, and those of the orders read lately are kept (frozen): every saga
-   * step and status read of an order needs them.
+   * right, and those of the orders placed or read lately are kept (frozen):
+   * every saga step and status read of an order needs them.
    */
   private async lines(orderId: string, tx?: Transaction): Promise<OrderLine[]> {
     const known = this.recentLines.get(orderId);
@@ -424,6 +428,10 @@ export class OrderRepository {
       lineTotal: { amount: Number(r.line_total), currency: r.currency },
     }));
     if (!lines.length) return lines; // no such order (yet)
+    return this.remember(orderId, lines);
+  }
+
+  private remember(orderId: string, lines: OrderLine[]): OrderLine[] {
     if (this.recentLines.size >= RECENT_LINES)
       this.recentLines.delete(this.recentLines.keys().next().value!);
     const frozen = immutableCopy(lines);

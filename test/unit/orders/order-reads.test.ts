@@ -116,6 +116,24 @@ describe("reading an order while its saga moves on", () => {
     ]);
   });
 
+  it("stores every line of an order, in order, as another node reads them", async () => {
+    const order = newOrder();
+    const line = (n: number) => ({
+      ...order.lines[0],
+      productId: randomUUID(),
+      sku: `MUG-${n}`,
+      quantity: n,
+      lineTotal: { amount: 1250 * n, currency: "EUR" },
+    });
+    order.lines = [line(1), line(2), line(3)];
+    await db.transaction((tx) => writer.create(tx, placeOrder(order), {}, null));
+
+    // A repository that has not seen the order reads its lines from the database.
+    const elsewhere = new OrderRepository(db.sequelize);
+    const read = await elsewhere.findOwnOrderWithTimeline(order.userId, order.id);
+    expect(read!.order.lines).toEqual(order.lines);
+  });
+
   it("finds only the user's own order", async () => {
     const order = newOrder();
     await db.transaction((tx) => writer.create(tx, placeOrder(order), {}, null));
