@@ -51,9 +51,9 @@ export interface OrderEventPayload {
   status: OrderStatus;
   total: Money;
   /**
-   * The lines as ordered: names and prices at checkout, which is what the
-   * customer pays whatever the catalog says later. Events written before
-   * they carried more name only the product and quantity.
+   * The lines as ordered: names and prices at checkout, which are what the
+   * customer pays whatever the catalog says later. Older events name only
+   * the product and the quantity.
    */
   lines: OrderLine[];
   /** OrderCreated: the cart the order came from (the cart service closes it). */

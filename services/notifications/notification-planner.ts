@@ -292,10 +292,10 @@ export class NotificationPlanner {
     return { kind: "planned", notifications };
   }
 
-  /** Lines with the names and current prices the catalog gives; an unknown product keeps its id. */
   /**
-   * The lines as the event tells them: as ordered, at the prices paid. Events
-   * written before they carried names and prices get today's from the catalog.
+   * The lines as the event tells them: as ordered, at the prices paid. Older
+   * events name only products and quantities: their names and prices come
+   * from the catalog (today's), and an unknown product keeps its id.
    */
   private async orderLines(lines: unknown) {
     if (!Array.isArray(lines)) throw invalid("lines must be a list");

@@ -18,9 +18,10 @@ export interface ReceivedMessage {
 
 /**
  * Writes what a decision says, in the caller's transaction: the order row
- * (guarded by its version) when the order changed, the saga row, the timeline, and each step's
- * message through the outbox. So the state, its history and its messages
- * commit together or not at all; the order metrics count it once committed.
+ * (guarded by its version) when the order changed, the saga row, the
+ * timeline, and each step's message through the outbox. So the state, its
+ * history and its messages commit together or not at all; the order metrics
+ * count it once committed.
  */
 export class DecisionWriter {
   constructor(

@@ -160,7 +160,7 @@ export class OrderRepository {
       await this.run(
         tx,
         `INSERT INTO order_lines (order_id, line_no, product_id, sku, name, quantity, unit_price, line_total)
-       VALUES ${order.lines.map(() => "(?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
+         VALUES ${order.lines.map(() => "(?, ?, ?, ?, ?, ?, ?, ?)").join(", ")}`,
         order.lines.flatMap((line, i) => [
           order.id,
           i + 1,
