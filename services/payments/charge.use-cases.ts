@@ -7,6 +7,7 @@ import {
   runWithRequestContext,
 } from "../../lib/observability/request-context";
 import { ChargeRetries, ChargeRetryJob, MAX_CHARGE_TRIES } from "./charge-retries";
+import type { ChargesInFlight } from "./charges-in-flight";
 import { chargeSource, METHOD_PROBLEM_MESSAGES, methodProblem } from "./domain/command";
 import { chargeOutcomeUnknown, FailureCodes, PaymentRecord } from "./domain/payment";
 import { paymentEvent, PaymentsOutbox } from "./payment-events";
@@ -54,6 +55,8 @@ export interface ChargeUseCasesDeps {
   retries: ChargeRetries;
   /** Refunds a success that came after the refund was asked for. */
   refundIfRequested: (payment: PaymentRecord, origin?: MessageOrigin) => Promise<void>;
+  /** Where webhooks for a charge this node is recording wait for it. */
+  inFlight?: ChargesInFlight;
   log: PaymentsLog;
   now?: Clock;
 }
@@ -125,8 +128,10 @@ export class ChargeUseCases {
     request: ChargeRequest,
     origin?: MessageOrigin,
   ): Promise<ChargeResult> {
-    const result = await this.deps.provider.charge(request);
-    const outcome = await this.settle(payment.id, result, origin);
+    const send = async () =>
+      this.settle(payment.id, await this.deps.provider.charge(request), origin);
+    const { inFlight } = this.deps;
+    const outcome = await (inFlight ? inFlight.track(payment.orderId, send) : send());
     if (outcome.kind === "unknown") await this.scheduleRetry(outcome, request, origin);
     if (outcome.kind === "settled" && outcome.payment.status === "SUCCEEDED")
       await this.deps.refundIfRequested(outcome.payment, origin);

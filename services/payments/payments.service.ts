@@ -19,6 +19,7 @@ import { OutboxMixin } from "../../mixins/outbox.mixin";
 import { serviceMigrations } from "../migrations";
 import { CHARGE_RETRY_QUEUE, ChargeRetries, ChargeRetryJob } from "./charge-retries";
 import { ChargeUseCases } from "./charge.use-cases";
+import { ChargesInFlight } from "./charges-in-flight";
 import type { PaymentView } from "./domain/payment";
 import { handlePaymentCommand } from "./payment-commands";
 import type { PaymentsOutbox } from "./payment-events";
@@ -217,12 +218,14 @@ const PaymentsService: ServiceSchema<
     const refundIfRequested = (payment: Parameters<RefundUseCases["refundIfRequested"]>[0]) =>
       this.refunds.refundIfRequested(payment).then(() => undefined);
 
+    const inFlight = new ChargesInFlight();
     this.retryQueue = infra.queues.queue<ChargeRetryJob>(CHARGE_RETRY_QUEUE);
     this.charges = new ChargeUseCases({
       ...common,
       provider: this.setup.provider,
       retries: new ChargeRetries(this.retryQueue, config.paymentChargeRetryDelayMs),
       refundIfRequested,
+      inFlight,
     });
     this.webhookQueue = infra.queues.queue<WebhookJob>(WEBHOOK_QUEUE);
     this.webhooks = new WebhookUseCases({
@@ -233,6 +236,7 @@ const PaymentsService: ServiceSchema<
       jobAttempts: Math.max(1, config.paymentWebhookAttempts),
       jobBackoffMs: config.paymentWebhookBackoffMs,
       refundIfRequested,
+      inFlight,
     });
 
     this.webhookQueue.process((job) => this.webhooks.process(job.data), {

@@ -10,6 +10,7 @@ import { FailureCodes, pathTo, PaymentRecord, statusOfCharge } from "./domain/pa
 import { paymentEvent, PaymentsOutbox } from "./payment-events";
 import { PaymentTransitions } from "./payment-transitions";
 import type { PaymentChanges, PaymentsRepository } from "./payments-repository";
+import type { ChargesInFlight } from "./charges-in-flight";
 import type { ProviderCharge } from "./provider/port";
 import { parseEvent, ProviderEventSummary } from "./provider/wire";
 import type { Clock, PaymentsLog, Transactional } from "./use-case-support";
@@ -73,9 +74,19 @@ export interface WebhookUseCasesDeps {
   jobAttempts: number;
   jobBackoffMs: number;
   refundIfRequested: (payment: PaymentRecord) => Promise<unknown>;
+  /** Charges this node is recording: a webhook about one waits for it first. */
+  inFlight?: ChargesInFlight;
   log: PaymentsLog;
   now?: Clock;
 }
+
+/**
+ * How long a webhook waits for this node to record the answer to the same
+ * charge: enough for an answer on its way in, short enough that the webhook
+ * of a charge whose answer is slow still settles the payment first (so a
+ * redelivered ProcessPayment finds it settled instead of asking again).
+ */
+const IN_FLIGHT_WAIT_MS = 300;
 
 export class WebhookUseCases {
   private readonly transitions: PaymentTransitions;
@@ -122,6 +133,7 @@ export class WebhookUseCases {
   async process(job: WebhookJob): Promise<WebhookOutcome> {
     const { event } = job;
     const charge = event.charge;
+    if (charge?.orderId) await this.deps.inFlight?.settled(charge.orderId, IN_FLIGHT_WAIT_MS);
     const outcome =
       (charge && (await this.unchangedBy(charge))) ??
       (await this.deps.database.transaction(async (tx): Promise<WebhookOutcome> => {

@@ -343,6 +343,22 @@ describe.each(modes)("payments guarantees (%s)", (mode) => {
     });
     // The event carries the very receipt stored with it.
     expect(succeeded.payload.receipt).toEqual(receipt);
+    // The sandbox's webhook for the charge, sent before its answer, waited for that answer
+    // to be recorded: its unlocked check let it go, without a transaction (no inbox row).
+    const webhooks = await waitFor(async () => {
+      const events = await sandboxApi<{
+        data: { id: string; deliveries: { delivered: boolean }[] }[];
+      }>("GET", `/v1/test_helpers/events?charge=${charge.id}`);
+      const delivered = events.data.every((e) => e.deliveries[0]?.delivered);
+      return events.data.length > 0 && delivered ? events.data.map((e) => e.id) : undefined;
+    });
+    await callbacksIdle();
+    expect(
+      await rows(
+        "SELECT message_id FROM processed_messages WHERE consumer = ? AND message_id IN (?)",
+        ["payments.webhooks", webhooks],
+      ),
+    ).toEqual([]);
     await expect(
       platform.broker.call("payments.receipt", { orderId, userId: randomUUID() }),
     ).rejects.toMatchObject({ code: 404 });
