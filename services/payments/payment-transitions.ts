@@ -11,8 +11,8 @@ import type { Clock, PaymentsLog } from "./use-case-support";
  * Applies one state change to a payment inside the caller's transaction,
  * through the state machine's guard: the row moves only if it is still in
  * the state read, a success writes the receipt, and the change's event goes
- * into the outbox with it (PaymentSucceeded carrying that receipt). A repeat changes nothing; an illegal transition
- * changes nothing and is logged.
+ * into the outbox with it (PaymentSucceeded carrying that receipt). A repeat
+ * changes nothing; an illegal transition changes nothing and is logged.
  */
 export type TransitionResult =
   | { kind: "changed"; payment: PaymentRecord }
@@ -56,13 +56,13 @@ export class PaymentTransitions {
       card: changes.card ?? payment.card,
       updatedAt: now,
     };
-    let told: Pick<PaymentEventPayload, "refundId" | "receipt"> = extra;
+    let eventExtra: Pick<PaymentEventPayload, "refundId" | "receipt"> = extra;
     if (to === "SUCCEEDED") {
       const receipt = receiptFor(updated, now);
       // The event carries the receipt it commits with (not another one found written).
-      if (await this.repository.insertReceipt(tx, receipt, now)) told = { ...extra, receipt };
+      if (await this.repository.insertReceipt(tx, receipt, now)) eventExtra = { ...extra, receipt };
     }
-    await this.outbox.enqueue(tx, paymentEvent(eventFor(to), updated, told), origin);
+    await this.outbox.enqueue(tx, paymentEvent(eventFor(to), updated, eventExtra), origin);
     return { kind: "changed", payment: updated };
   }
 }
