@@ -336,10 +336,8 @@ function text(payload: Record<string, unknown>, field: string): string {
 }
 
 function money(value: unknown, field: string): Money {
-  const m = value as Partial<Money> | undefined;
-  if (!m || !Number.isInteger(m.amount) || typeof m.currency !== "string")
-    throw invalid(`payload.${field} must be {amount, currency}`);
-  return { amount: m.amount!, currency: m.currency };
+  if (!isMoney(value)) throw invalid(`payload.${field} must be {amount, currency}`);
+  return { amount: value.amount, currency: value.currency };
 }
 
 /** The short order reference customers see in subjects and text messages. */
@@ -361,7 +359,7 @@ function isWholeLine(value: unknown): value is OrderLine {
 
 function isMoney(value: unknown): value is Money {
   const m = value as Partial<Money> | null | undefined;
-  return Number.isSafeInteger(m?.amount) && typeof m?.currency === "string";
+  return Number.isInteger(m?.amount) && typeof m?.currency === "string";
 }
 
 /** The receipt an event carries, when it is whole and for this order and customer. */
