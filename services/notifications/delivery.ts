@@ -46,7 +46,10 @@ export class NotificationDelivery {
     const { notificationId, secrets } = job.data;
     // What is sent (recipient, template, data) never changes once stored: the row is read
     // outside the write, and the conditional UPDATE alone decides whether this attempt goes on.
-    const stored = await repository.get(notificationId);
+    // A first attempt on the node that recorded it has the row as written, attempts 0.
+    const recorded = repository.takeRecorded(notificationId);
+    const stored =
+      recorded && job.attemptsMade === 0 ? recorded : await repository.get(notificationId);
     if (!stored) return; // not ours
     const started = await database.singleStatement((tx) =>
       repository.startAttempt(tx, notificationId, this.clock()),

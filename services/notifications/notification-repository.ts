@@ -64,12 +64,23 @@ interface Row {
 const OPEN = ["queued", "sending"] as const;
 /** Error texts are kept short: enough to diagnose, not a stack. */
 const MAX_ERROR_LENGTH = 1000;
+/** Notifications kept as recorded until a worker here takes them: half a minute of checkout emails. */
+const RECENTLY_RECORDED = 2_000;
 
 export class NotificationRepository {
+  /**
+   * What this node recorded lately, as a read of the fresh row would give it
+   * (`data` parsed back from the JSON stored), until a worker here takes it.
+   * What is sent never changes once stored, so the first attempt on this
+   * node needs no read; rows another node's worker sends fall out by age.
+   */
+  private readonly recorded = new Map<string, NotificationRecord>();
+
   constructor(private readonly sequelize: Sequelize) {}
 
   /** False when a notification with this id exists (the same cause was handled before). */
   async insertIfAbsent(n: NewNotification, now: number, tx?: Transaction): Promise<boolean> {
+    const data = JSON.stringify(n.data);
     try {
       await this.sequelize.query(
         `INSERT INTO notifications (id, user_id, channel, template, recipient, subject, data, status,
@@ -83,7 +94,7 @@ export class NotificationRepository {
             n.template,
             n.recipient,
             n.subject,
-            JSON.stringify(n.data),
+            data,
             n.causeMessageId,
             n.eventType,
             now,
@@ -93,12 +104,40 @@ export class NotificationRepository {
           type: QueryTypes.INSERT,
         },
       );
-      return true;
     } catch (err) {
       // A failed INSERT leaves the transaction usable on MySQL and SQLite.
       if (isUniqueViolation(err)) return false;
       throw err;
     }
+    const remember = () => this.remember(n, data, now);
+    if (tx) tx.afterCommit(remember);
+    else remember();
+    return true;
+  }
+
+  /**
+   * The notification as this node recorded it, once: undefined when it was
+   * recorded elsewhere, long ago, or taken before (the row is the answer then).
+   */
+  takeRecorded(id: string): NotificationRecord | undefined {
+    const record = this.recorded.get(id);
+    this.recorded.delete(id);
+    return record;
+  }
+
+  private remember(n: NewNotification, data: string, now: number): void {
+    if (this.recorded.size >= RECENTLY_RECORDED)
+      this.recorded.delete(this.recorded.keys().next().value!);
+    this.recorded.set(n.id, {
+      ...n,
+      data: JSON.parse(data) as Record<string, unknown>,
+      status: "queued",
+      attempts: 0,
+      lastError: null,
+      createdAt: now,
+      updatedAt: now,
+      sentAt: null,
+    });
   }
 
   /** The ids among `ids` whose notification has not been picked up by a worker yet. */
