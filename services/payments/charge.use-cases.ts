@@ -56,7 +56,7 @@ export interface ChargeUseCasesDeps {
   /** Refunds a success that came after the refund was asked for. */
   refundIfRequested: (payment: PaymentRecord, origin?: MessageOrigin) => Promise<void>;
   /** Where webhooks for a charge this node is recording wait for it. */
-  inFlight?: ChargesInFlight;
+  inFlight?: ChargesInFlight<ChargeResult>;
   log: PaymentsLog;
   now?: Clock;
 }

@@ -8,12 +8,15 @@
  * for a bounded time, lets the webhook's unlocked check see it instead. A
  * webhook handled on another node, or after the wait, takes the locked path
  * as before: this only saves work, it guards nothing.
+ *
+ * `T` is what the recording answers (the payment as it committed it), which
+ * the waiting webhook gets so that it need not read the payment again.
  */
-export class ChargesInFlight {
-  private readonly pending = new Map<string, Promise<unknown>>();
+export class ChargesInFlight<T> {
+  private readonly pending = new Map<string, Promise<T>>();
 
   /** Runs `charge` (the request and the recording of its answer) as the order's charge in flight. */
-  track<T>(orderId: string, charge: () => Promise<T>): Promise<T> {
+  track(orderId: string, charge: () => Promise<T>): Promise<T> {
     const running = charge();
     this.pending.set(orderId, running);
     const done = () => {
@@ -23,14 +26,21 @@ export class ChargesInFlight {
     return running;
   }
 
-  /** Resolves once the order's charge in flight (if any) has finished, or after `maxWaitMs`. */
-  async settled(orderId: string, maxWaitMs: number): Promise<void> {
+  /**
+   * Once the order's charge in flight has finished, what its recording
+   * answered; undefined at once when none is in flight, when it failed, or
+   * after `maxWaitMs`.
+   */
+  async settled(orderId: string, maxWaitMs: number): Promise<T | undefined> {
     const running = this.pending.get(orderId);
-    if (!running) return;
+    if (!running) return undefined;
     let timer: NodeJS.Timeout | undefined;
-    const waited = new Promise<void>((resolve) => (timer = setTimeout(resolve, maxWaitMs)));
-    await Promise.race([running.then(noop, noop), waited]);
+    const waited = new Promise<undefined>(
+      (resolve) => (timer = setTimeout(() => resolve(undefined), maxWaitMs)),
+    );
+    const answer = await Promise.race([running.then(same, nothing), waited]);
     clearTimeout(timer);
+    return answer;
   }
 
   get size(): number {
@@ -38,4 +48,5 @@ export class ChargesInFlight {
   }
 }
 
-function noop(): void {}
+const same = <V>(value: V): V => value;
+const nothing = (): undefined => undefined;

@@ -18,7 +18,7 @@ import { DatabaseMixin, DatabaseThis } from "../../mixins/database.mixin";
 import { OutboxMixin } from "../../mixins/outbox.mixin";
 import { serviceMigrations } from "../migrations";
 import { CHARGE_RETRY_QUEUE, ChargeRetries, ChargeRetryJob } from "./charge-retries";
-import { ChargeUseCases } from "./charge.use-cases";
+import { ChargeResult, ChargeUseCases } from "./charge.use-cases";
 import { ChargesInFlight } from "./charges-in-flight";
 import type { PaymentView } from "./domain/payment";
 import { handlePaymentCommand } from "./payment-commands";
@@ -218,7 +218,7 @@ const PaymentsService: ServiceSchema<
     const refundIfRequested = (payment: Parameters<RefundUseCases["refundIfRequested"]>[0]) =>
       this.refunds.refundIfRequested(payment).then(() => undefined);
 
-    const inFlight = new ChargesInFlight();
+    const inFlight = new ChargesInFlight<ChargeResult>();
     this.retryQueue = infra.queues.queue<ChargeRetryJob>(CHARGE_RETRY_QUEUE);
     this.charges = new ChargeUseCases({
       ...common,

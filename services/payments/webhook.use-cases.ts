@@ -10,6 +10,7 @@ import { FailureCodes, pathTo, PaymentRecord, statusOfCharge } from "./domain/pa
 import { paymentEvent, PaymentsOutbox } from "./payment-events";
 import { PaymentTransitions } from "./payment-transitions";
 import type { PaymentChanges, PaymentsRepository } from "./payments-repository";
+import type { ChargeResult } from "./charge.use-cases";
 import type { ChargesInFlight } from "./charges-in-flight";
 import type { ProviderCharge } from "./provider/port";
 import { parseEvent, ProviderEventSummary } from "./provider/wire";
@@ -75,7 +76,7 @@ export interface WebhookUseCasesDeps {
   jobBackoffMs: number;
   refundIfRequested: (payment: PaymentRecord) => Promise<unknown>;
   /** Charges this node is recording: a webhook about one waits for it first. */
-  inFlight?: ChargesInFlight;
+  inFlight?: ChargesInFlight<ChargeResult>;
   log: PaymentsLog;
   now?: Clock;
 }
@@ -133,9 +134,11 @@ export class WebhookUseCases {
   async process(job: WebhookJob): Promise<WebhookOutcome> {
     const { event } = job;
     const charge = event.charge;
-    if (charge?.orderId) await this.deps.inFlight?.settled(charge.orderId, IN_FLIGHT_WAIT_MS);
+    const recorded = charge?.orderId
+      ? await this.deps.inFlight?.settled(charge.orderId, IN_FLIGHT_WAIT_MS)
+      : undefined;
     const outcome =
-      (charge && (await this.unchangedBy(charge))) ??
+      (charge && (await this.unchangedBy(charge, recorded?.payment))) ??
       (await this.deps.database.transaction(async (tx): Promise<WebhookOutcome> => {
         if (!(await processOnce(tx, WEBHOOKS_CONSUMER, event.id))) return { kind: "duplicate" };
         if (!charge) return { kind: "ignored" };
@@ -157,10 +160,19 @@ export class WebhookUseCases {
    * already at or past the reported status with this charge (statuses only
    * move forward: what is behind stays behind). So an unlocked read is
    * enough, and a redelivery is as harmless as the first delivery.
+   *
+   * For the same reasons the payment as this node's charge just committed it
+   * (`recorded`) is as good as that read, when it has a charge id: what it
+   * shows settled can only have moved further since.
    */
-  private async unchangedBy(charge: ProviderCharge): Promise<WebhookOutcome | null> {
+  private async unchangedBy(
+    charge: ProviderCharge,
+    recorded?: PaymentRecord,
+  ): Promise<WebhookOutcome | null> {
     if (!charge.orderId) return null;
-    const payment = await this.deps.repository.findByOrderId(charge.orderId);
+    const payment = recorded?.providerChargeId
+      ? recorded
+      : await this.deps.repository.findByOrderId(charge.orderId);
     if (!payment?.providerChargeId) return null;
     if (payment.providerChargeId !== charge.id) return { kind: "stale", payment };
     const target = statusOfCharge(charge);

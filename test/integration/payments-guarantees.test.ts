@@ -16,6 +16,7 @@ import { createEnvelope, headersFor, MessageEnvelope } from "../../lib/messaging
 import { dlqTopic, EventTypes, PaymentCommandTypes, Topics } from "../../lib/messaging/topics";
 import { signatureHeader } from "../../lib/security/webhook-signature";
 import PaymentsService from "../../services/payments/payments.service";
+import { PaymentsRepository } from "../../services/payments/payments-repository";
 import { createSandboxProvider, SandboxProvider } from "../../services/payments/sandbox/server";
 import { cleanUpChannels } from "../helpers/channels";
 import { Platform, startPlatform, withRealServers } from "../helpers/platform";
@@ -302,6 +303,7 @@ describe.each(modes)("payments guarantees (%s)", (mode) => {
 
   it("charges a card once and answers PaymentSucceeded; the payment has a receipt; the token is stored nowhere", async () => {
     const orderId = newOrder();
+    const paymentReads = jest.spyOn(PaymentsRepository.prototype, "findByOrderId");
     const command = await processPayment(orderId, { type: "card", token: "tok_visa" });
 
     const succeeded = await event(orderId);
@@ -344,7 +346,8 @@ describe.each(modes)("payments guarantees (%s)", (mode) => {
     // The event carries the very receipt stored with it.
     expect(succeeded.payload.receipt).toEqual(receipt);
     // The sandbox's webhook for the charge, sent before its answer, waited for that answer
-    // to be recorded: its unlocked check let it go, without a transaction (no inbox row).
+    // to be recorded: its check let it go, without a transaction (no inbox row), and on the
+    // payment as the answer committed it, without reading it again.
     const webhooks = await waitFor(async () => {
       const events = await sandboxApi<{
         data: { id: string; deliveries: { delivered: boolean }[] }[];
@@ -359,6 +362,8 @@ describe.each(modes)("payments guarantees (%s)", (mode) => {
         ["payments.webhooks", webhooks],
       ),
     ).toEqual([]);
+    expect(paymentReads.mock.calls.filter(([id]) => id === orderId)).toEqual([]);
+    paymentReads.mockRestore();
     await expect(
       platform.broker.call("payments.receipt", { orderId, userId: randomUUID() }),
     ).rejects.toMatchObject({ code: 404 });
