@@ -72,8 +72,18 @@ const PAYMENT_COLUMNS = `id, order_id, user_id, method, status, amount, currency
   provider_charge_id, idempotency_key, failure_code, failure_message, card_brand, card_last4,
   refund_requested, refund_reason, charge_tries, created_at, updated_at`;
 
+/** Payments whose count of attempts is kept here: minutes of checkouts at full speed. */
+const KNOWN_ATTEMPT_COUNTS = 10_000;
+
 export class PaymentsRepository {
   private readonly mysql: boolean;
+  /**
+   * How many provider requests the payments created or charged on this node
+   * lately have, as last committed here, so that the next ones are numbered
+   * without asking the database. Another node's attempts make that number
+   * taken: the key of payment_attempts refuses it, and the count is read.
+   */
+  private readonly attemptCounts = new Map<string, number>();
 
   constructor(private readonly sequelize: Sequelize) {
     this.mysql = sequelize.getDialect() === "mysql";
@@ -113,11 +123,14 @@ export class PaymentsRepository {
         ],
         QueryTypes.INSERT,
       );
-      return true;
     } catch (err) {
       if (isUniqueViolation(err)) return false;
       throw err;
     }
+    const noAttemptsYet = () => this.countAttempts(p.id, 0);
+    if (tx) tx.afterCommit(noAttemptsYet);
+    else noAttemptsYet();
+    return true;
   }
 
   /**
@@ -253,30 +266,63 @@ export class PaymentsRepository {
     now: number,
   ): Promise<void> {
     if (!attempts.length) return;
+    const counted = this.attemptCounts.get(paymentId);
+    let last = counted ?? (await this.lastAttemptNo(tx, paymentId));
+    for (const [i, attempt] of attempts.entries()) {
+      try {
+        await this.insertAttempt(tx, paymentId, last + 1, operation, attempt, now);
+      } catch (err) {
+        // Another node recorded attempts since this one counted (a failed INSERT leaves
+        // the transaction usable on MySQL and SQLite): number on from the stored ones.
+        if (i > 0 || counted === undefined || !isUniqueViolation(err)) throw err;
+        last = await this.lastAttemptNo(tx, paymentId);
+        await this.insertAttempt(tx, paymentId, last + 1, operation, attempt, now);
+      }
+      last++;
+    }
+    tx.afterCommit(() => this.countAttempts(paymentId, last));
+  }
+
+  private async lastAttemptNo(tx: Transaction, paymentId: string): Promise<number> {
     const [row] = await this.select<{ n: number | string | null }>(
       "SELECT MAX(attempt_no) AS n FROM payment_attempts WHERE payment_id = ?",
       [paymentId],
       tx,
     );
-    let next = Number(row?.n ?? 0) + 1;
-    for (const a of attempts) {
-      await this.run(
-        tx,
-        `INSERT INTO payment_attempts (payment_id, attempt_no, operation, outcome, http_status, duration_ms, error, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        [
-          paymentId,
-          next++,
-          operation,
-          a.outcome,
-          a.httpStatus ?? null,
-          Math.max(0, Math.round(a.durationMs)),
-          a.error?.slice(0, 300) ?? null,
-          now,
-        ],
-        QueryTypes.INSERT,
-      );
-    }
+    return Number(row?.n ?? 0);
+  }
+
+  private insertAttempt(
+    tx: Transaction,
+    paymentId: string,
+    attemptNo: number,
+    operation: "charge" | "refund",
+    a: CallAttempt,
+    now: number,
+  ): Promise<void> {
+    return this.run(
+      tx,
+      `INSERT INTO payment_attempts (payment_id, attempt_no, operation, outcome, http_status, duration_ms, error, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        paymentId,
+        attemptNo,
+        operation,
+        a.outcome,
+        a.httpStatus ?? null,
+        Math.max(0, Math.round(a.durationMs)),
+        a.error?.slice(0, 300) ?? null,
+        now,
+      ],
+      QueryTypes.INSERT,
+    );
+  }
+
+  private countAttempts(paymentId: string, count: number): void {
+    this.attemptCounts.delete(paymentId);
+    this.attemptCounts.set(paymentId, count);
+    if (this.attemptCounts.size > KNOWN_ATTEMPT_COUNTS)
+      this.attemptCounts.delete(this.attemptCounts.keys().next().value!);
   }
 
   // ---- refunds
