@@ -2,9 +2,9 @@ import { randomUUID } from "node:crypto";
 import { QueryTypes } from "sequelize";
 import { openDatabase, RelationalDatabase } from "../../lib/infra/relational";
 import { serviceMigrations } from "../../services/migrations";
-import type { PaymentRecord } from "../../services/payments/domain/payment";
 import { PaymentsRepository } from "../../services/payments/payments-repository";
 import type { CallAttempt } from "../../services/payments/provider/port";
+import { paymentRecord } from "../helpers/payment-records";
 import { adaptersFor, dropMysqlDatabases, freshMysqlUrl } from "../helpers/servers";
 
 /**
@@ -40,28 +40,9 @@ describe.each(adaptersFor("mysql"))("numbering a payment's provider requests (%s
     if (mysqlUrl) await dropMysqlDatabases(mysqlUrl);
   });
 
-  function payment(): PaymentRecord {
+  function payment() {
     const id = randomUUID();
-    const now = Date.now();
-    return {
-      id,
-      orderId: randomUUID(),
-      userId: randomUUID(),
-      method: "card",
-      status: "PENDING",
-      amount: { amount: 2599, currency: "EUR" },
-      lines: [],
-      providerChargeId: null,
-      idempotencyKey: id,
-      failureCode: null,
-      failureMessage: null,
-      card: null,
-      refundRequested: false,
-      refundReason: null,
-      chargeTries: 0,
-      createdAt: now,
-      updatedAt: now,
-    };
+    return paymentRecord({ id, idempotencyKey: id, orderId: randomUUID(), userId: randomUUID() });
   }
 
   const attempt = (outcome: CallAttempt["outcome"]): CallAttempt => ({ outcome, durationMs: 12 });

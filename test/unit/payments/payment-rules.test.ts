@@ -9,10 +9,10 @@ import {
   chargeOutcomeUnknown,
   decideTransition,
   pathTo,
-  PaymentRecord,
   statusOfCharge,
 } from "../../../services/payments/domain/payment";
 import { receiptFor, receiptNumber } from "../../../services/payments/domain/receipt";
+import { paymentRecord } from "../../helpers/payment-records";
 
 /** The payment rules with no broker: state machine, command checks, receipts. */
 describe("payment state machine", () => {
@@ -117,34 +117,4 @@ describe("receipts", () => {
   });
 });
 
-function payment(over: Partial<PaymentRecord>): PaymentRecord {
-  return {
-    id: "pay-1",
-    orderId: "order-1",
-    userId: "user-1",
-    method: "card",
-    status: "PENDING",
-    amount: { amount: 2599, currency: "EUR" },
-    lines: [
-      {
-        productId: "p-1",
-        sku: "SKU-1",
-        name: "Mug",
-        quantity: 1,
-        unitPrice: { amount: 2599, currency: "EUR" },
-        lineTotal: { amount: 2599, currency: "EUR" },
-      },
-    ],
-    providerChargeId: null,
-    idempotencyKey: "pay-1",
-    failureCode: null,
-    failureMessage: null,
-    card: null,
-    refundRequested: false,
-    refundReason: null,
-    chargeTries: 0,
-    createdAt: 0,
-    updatedAt: 0,
-    ...over,
-  };
-}
+const payment = paymentRecord;
