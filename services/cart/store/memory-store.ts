@@ -12,9 +12,11 @@ import { CartDocument, CartStore, DuplicateActiveCartError } from "./port";
  * field that exists only while a user's cart is active; NeDB checks it on
  * insert and update alike. `_id` and `activeUserId` never leave this file.
  *
- * Updates go to the adapter's NeDB datastore (`updateAsync`) rather than
- * through `adapter.updateMany`, whose promisified wrapper makes Node print a
- * deprecation warning on every call.
+ * Reads and updates go to the adapter's NeDB datastore (`findOneAsync`,
+ * `updateAsync`): the adapter's `updateMany` makes Node print a deprecation
+ * warning on every call, and its `findOne` goes through NeDB's callback
+ * API, which wraps the promise in a callback (`util.callbackify`) on every
+ * read only for the adapter to make a promise of it again.
  */
 interface StoredCart extends Omit<CartDocument, "id"> {
   _id: string;
@@ -24,6 +26,7 @@ interface StoredCart extends Omit<CartDocument, "id"> {
 /** The part of NeDB's Datastore the store uses (the adapter promisifies these). */
 interface NeDbDatastore {
   ensureIndex(options: { fieldName: string; unique?: boolean; sparse?: boolean }): Promise<void>;
+  findOneAsync(query: object): PromiseLike<StoredCart | null>;
   updateAsync(query: object, update: object): Promise<{ numAffected: number }>;
 }
 
@@ -65,13 +68,11 @@ export class MemoryCartStore implements CartStore {
   }
 
   async findById(id: string): Promise<CartDocument | null> {
-    return fromStored((await this.connected().findOne({ _id: id })) as StoredCart | null);
+    return fromStored(await this.datastore().findOneAsync({ _id: id }));
   }
 
   async findActiveByUser(userId: string): Promise<CartDocument | null> {
-    return fromStored(
-      (await this.connected().findOne({ activeUserId: userId })) as StoredCart | null,
-    );
+    return fromStored(await this.datastore().findOneAsync({ activeUserId: userId }));
   }
 
   async replaceIfVersion(next: CartDocument, expectedVersion: number): Promise<boolean> {
