@@ -23,7 +23,7 @@ interface StoredCart extends Omit<CartDocument, "id"> {
   activeUserId?: string;
 }
 
-/** The part of NeDB's Datastore the store uses (the adapter promisifies these). */
+/** The part of NeDB's Datastore the store uses (the adapter has promisified ensureIndex). */
 interface NeDbDatastore {
   ensureIndex(options: { fieldName: string; unique?: boolean; sparse?: boolean }): Promise<void>;
   findOneAsync(query: object): PromiseLike<StoredCart | null>;
