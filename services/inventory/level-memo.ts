@@ -1,4 +1,5 @@
 import type { Transaction } from "sequelize";
+import { BoundedMap } from "../../lib/bounded-map";
 import type { StockLevel } from "../../lib/contracts/catalog";
 import { EventTypes } from "../../lib/messaging/topics";
 import type { OutboxMessageInput } from "../../lib/messaging/outbox";
@@ -23,7 +24,8 @@ const REFRESH_BATCH = 500;
  *    older than what the reader accepts (`maxAgeMs`).
  */
 export class LevelMemo {
-  private readonly entries = new Map<string, { level: StockLevel; at: number }>();
+  /** Oldest first: a refreshed entry is set again, so it moves to the end. */
+  private readonly entries: BoundedMap<string, { level: StockLevel; at: number }>;
   /**
    * Reads under way, per product: a burst of misses of one product makes one
    * query. A forget removes the product's, so a read finds out at its end
@@ -41,10 +43,12 @@ export class LevelMemo {
    *   request for whatever of them had aged was a query every few requests.
    */
   constructor(
-    private readonly maxEntries = 50_000,
+    maxEntries = 50_000,
     private readonly now: () => number = Date.now,
     private readonly refreshDelayMs = 20,
-  ) {}
+  ) {
+    this.entries = new BoundedMap(maxEntries);
+  }
 
   /**
    * Levels of `ids` no older than `maxAgeMs`, loading the rest with `load`
@@ -136,10 +140,7 @@ export class LevelMemo {
   }
 
   private remember(level: StockLevel, at: number): void {
-    this.entries.delete(level.productId);
     this.entries.set(level.productId, { level, at });
-    // Oldest first: Map keeps insertion order, and a refreshed entry moved to the end.
-    if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
   }
 }
 

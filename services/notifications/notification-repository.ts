@@ -5,6 +5,7 @@ import type {
   NotificationTemplate,
   NotificationView,
 } from "../../lib/contracts/notifications";
+import { BoundedMap } from "../../lib/bounded-map";
 import { isUniqueViolation } from "../../lib/infra/relational/errors";
 
 /**
@@ -74,7 +75,7 @@ export class NotificationRepository {
    * What is sent never changes once stored, so the first attempt on this
    * node needs no read; rows another node's worker sends fall out by age.
    */
-  private readonly recorded = new Map<string, NotificationRecord>();
+  private readonly recorded = new BoundedMap<string, NotificationRecord>(RECENTLY_RECORDED);
 
   constructor(private readonly sequelize: Sequelize) {}
 
@@ -120,14 +121,10 @@ export class NotificationRepository {
    * recorded elsewhere, long ago, or taken before (the row is the answer then).
    */
   takeRecorded(id: string): NotificationRecord | undefined {
-    const record = this.recorded.get(id);
-    this.recorded.delete(id);
-    return record;
+    return this.recorded.take(id);
   }
 
   private remember(n: NewNotification, data: string, now: number): void {
-    if (this.recorded.size >= RECENTLY_RECORDED)
-      this.recorded.delete(this.recorded.keys().next().value!);
     this.recorded.set(n.id, {
       ...n,
       data: JSON.parse(data) as Record<string, unknown>,

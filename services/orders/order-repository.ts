@@ -7,6 +7,7 @@ import type {
   PaymentStatus,
   ShippingAddress,
 } from "../../lib/contracts/orders";
+import { BoundedMap } from "../../lib/bounded-map";
 import { immutableCopy } from "../../lib/immutable";
 import type { OrderRecord, SagaStep } from "./domain/order";
 import type { TimelineEntry } from "./domain/order-view";
@@ -117,7 +118,7 @@ const RECENT_LINES = 10_000;
 
 export class OrderRepository {
   private readonly mysql: boolean;
-  private readonly recentLines = new Map<string, OrderLine[]>();
+  private readonly recentLines = new BoundedMap<string, OrderLine[]>(RECENT_LINES);
 
   constructor(private readonly sequelize: Sequelize) {
     this.mysql = sequelize.getDialect() === "mysql";
@@ -432,8 +433,6 @@ export class OrderRepository {
   }
 
   private remember(orderId: string, lines: OrderLine[]): OrderLine[] {
-    if (this.recentLines.size >= RECENT_LINES)
-      this.recentLines.delete(this.recentLines.keys().next().value!);
     const frozen = immutableCopy(lines);
     this.recentLines.set(orderId, frozen);
     return frozen;

@@ -5,6 +5,7 @@ import type {
   PaymentStatus,
   Receipt,
 } from "../../lib/contracts/orders";
+import { BoundedMap } from "../../lib/bounded-map";
 import { isUniqueViolation } from "../../lib/infra/relational/errors";
 import type { CallAttempt } from "./provider/port";
 import type { PaymentRecord } from "./domain/payment";
@@ -83,7 +84,7 @@ export class PaymentsRepository {
    * without asking the database. Another node's attempts make that number
    * taken: the key of payment_attempts refuses it, and the count is read.
    */
-  private readonly attemptCounts = new Map<string, number>();
+  private readonly attemptCounts = new BoundedMap<string, number>(KNOWN_ATTEMPT_COUNTS);
 
   constructor(private readonly sequelize: Sequelize) {
     this.mysql = sequelize.getDialect() === "mysql";
@@ -127,7 +128,7 @@ export class PaymentsRepository {
       if (isUniqueViolation(err)) return false;
       throw err;
     }
-    const noAttemptsYet = () => this.countAttempts(p.id, 0);
+    const noAttemptsYet = () => void this.attemptCounts.set(p.id, 0);
     if (tx) tx.afterCommit(noAttemptsYet);
     else noAttemptsYet();
     return true;
@@ -280,7 +281,7 @@ export class PaymentsRepository {
       }
       last++;
     }
-    tx.afterCommit(() => this.countAttempts(paymentId, last));
+    tx.afterCommit(() => void this.attemptCounts.set(paymentId, last));
   }
 
   private async lastAttemptNo(tx: Transaction, paymentId: string): Promise<number> {
@@ -316,13 +317,6 @@ export class PaymentsRepository {
       ],
       QueryTypes.INSERT,
     );
-  }
-
-  private countAttempts(paymentId: string, count: number): void {
-    this.attemptCounts.delete(paymentId);
-    this.attemptCounts.set(paymentId, count);
-    if (this.attemptCounts.size > KNOWN_ATTEMPT_COUNTS)
-      this.attemptCounts.delete(this.attemptCounts.keys().next().value!);
   }
 
   // ---- refunds

@@ -1,4 +1,5 @@
 import { Adapters } from "@moleculer/channels";
+import { BoundedMap } from "../../bounded-map";
 import { DeadLetterHeaders, FailureInfo, failureHeaders } from "./dead-letter-headers";
 
 /**
@@ -24,14 +25,14 @@ type RawHeaders = Record<string, unknown> | null | undefined;
 
 /** Last failure per message, bounded so a flood of failures cannot grow it without end. */
 class FailureLog {
-  private readonly entries = new Map<string, { error: unknown; attempts: number }>();
-  constructor(private readonly limit = 1000) {}
+  private readonly entries: BoundedMap<string, { error: unknown; attempts: number }>;
+  constructor(limit = 1000) {
+    this.entries = new BoundedMap(limit);
+  }
 
   record(key: string, error: unknown): void {
     const previous = this.entries.get(key);
-    this.entries.delete(key);
     this.entries.set(key, { error, attempts: (previous?.attempts ?? 0) + 1 });
-    if (this.entries.size > this.limit) this.entries.delete(this.entries.keys().next().value!);
   }
 
   forget(key: string): void {
@@ -39,9 +40,7 @@ class FailureLog {
   }
 
   take(key: string): FailureInfo | undefined {
-    const entry = this.entries.get(key);
-    this.entries.delete(key);
-    return entry;
+    return this.entries.take(key);
   }
 }
 
