@@ -175,6 +175,9 @@ describe.each(adaptersFor("redis"))("notifications from events over %s channels"
     const shipped = { ...placed, status: "SHIPPED" as const, trackingNumber: "TRACK-123" };
     await publish(Topics.OrdersEvents, message(EventTypes.OrderShipped, placed.orderId, shipped));
     const shippedMail = await smtp.waitForMail(user.email, /^Your order .* is on its way$/);
+    expect(shippedMail.text).toContain(
+      `your order ${orderRef(placed.orderId)} (order number ${placed.orderId}) has shipped.`,
+    );
     expect(shippedMail.text).toContain("Tracking number: TRACK-123");
 
     const confirmations = smtp
@@ -184,7 +187,10 @@ describe.each(adaptersFor("redis"))("notifications from events over %s channels"
     const [mail] = confirmations;
     expect(mail.subject).toBe(`Your order ${orderRef(placed.orderId)} is confirmed`);
     expect(mail.text).toContain("Hello Olga Order");
-    expect(mail.text).toContain(`Order ${placed.orderId}`);
+    // The body names the order as the subject does, with the full number beside it.
+    expect(mail.text).toContain(
+      `Order ${orderRef(placed.orderId)} (order number ${placed.orderId})`,
+    );
     expect(mail.text).toContain("2 x Copper Kettle  $25.00");
     expect(mail.text).toContain("1 x Green Tea Tin  $3.99");
     expect(mail.text).toContain("Total: $28.99");
@@ -243,7 +249,7 @@ describe.each(adaptersFor("redis"))("notifications from events over %s channels"
     );
     const mail = await smtp.waitForMail(user.email, /^Your order .* was cancelled$/);
     expect(mail.text).toContain(
-      `we cancelled your order ${cancelled.orderId}: the payment was declined.`,
+      `we cancelled your order ${orderRef(cancelled.orderId)} (order number ${cancelled.orderId}): the payment was declined.`,
     );
     expect(mail.text).toContain("2 x Copper Kettle");
   });
@@ -266,7 +272,9 @@ describe.each(adaptersFor("redis"))("notifications from events over %s channels"
     expect(mail.subject).toBe(
       `Receipt ${payment.paymentId} for your order ${orderRef(payment.orderId)}`,
     );
-    expect(mail.text).toContain(`Order: ${payment.orderId}`);
+    expect(mail.text).toContain(
+      `Order: ${orderRef(payment.orderId)} (order number ${payment.orderId})`,
+    );
     expect(mail.text).toContain("Payment method: Card");
     expect(mail.text).toContain("Payment reference: ch_3PzQ8e");
     expect(mail.text).toContain("Total paid: $28.99");

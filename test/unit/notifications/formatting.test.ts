@@ -38,6 +38,9 @@ describe("notification formatting", () => {
     });
     expect(email.subject).toBe("Your order 0F8A4C1E is confirmed");
     expect(email.text).toContain("Hello Ann <Admin>,");
+    expect(email.text).toContain(
+      "Order 0F8A4C1E (order number 0f8a4c1e-0000-4000-8000-000000000001)",
+    );
     expect(email.text).toContain("2 x Kettle & Cups  $25.00\n1 x Unknown product\n");
     expect(email.text).toContain("Total: $28.99");
     expect(email.html).toContain("Hello Ann &lt;Admin&gt;,");
