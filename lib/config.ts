@@ -221,7 +221,7 @@ export const CONFIG_KEYS = {
   ),
   jwtPublicKey: key(
     "JWT_PUBLIC_KEY",
-    "PEM public key that verifies access tokens (the gateway needs only this one).",
+    "PEM public key(s) that verify access tokens (the gateway needs only these): several PEM blocks in a row while a new signing key replaces the old. A node with JWT_PRIVATE_KEY trusts that key's own too.",
     optionalStr,
     undefined as string | undefined,
   ),

@@ -226,8 +226,8 @@ export function createApiService(options: ApiServiceOptions = {}): Schema {
     created() {
       const infra = infrastructureOf(this.broker);
       // Loaded here so a gateway without its key fails at start, not on the first request.
-      const { publicKey } = infra.signingKeys((msg) => this.logger.warn(msg));
-      this.verifyToken = tokenVerifier(publicKey, infra.config);
+      const { publicKeys } = infra.signingKeys((msg) => this.logger.warn(msg));
+      this.verifyToken = tokenVerifier(publicKeys, infra.config);
       const level = infra.config.logLevel;
       this.accessLog = {
         request: logLevelEnabled(level, this.settings.logRequest ?? "info"),
@@ -246,9 +246,9 @@ function routeLogs(req: IncomingRequest): boolean {
   return !route || route.logging !== false;
 }
 
-function tokenVerifier(publicKey: KeyObject, config: Config): TokenVerifier {
+function tokenVerifier(publicKeys: KeyObject[], config: Config): TokenVerifier {
   const expected = { issuer: config.jwtIssuer, audience: config.jwtAudience };
-  return (token) => verifyAccessToken(token, publicKey, expected);
+  return (token) => verifyAccessToken(token, publicKeys, expected);
 }
 
 /** The OpenAPI document of what the /api/v1 route serves right now. */

@@ -150,7 +150,7 @@ function tokens(platform: Platform) {
       `${b64({ alg: "none", typ: "JWT" })}.${b64({ ...claims, role: "admin", exp: now + 300 })}.`,
     // Key confusion: HS256 "signed" with the public key's PEM.
     hmacWithPublicKey: () => {
-      const pem = infra.signingKeys().publicKey.export({ type: "spki", format: "pem" });
+      const pem = infra.signingKeys().publicKeys[0].export({ type: "spki", format: "pem" });
       const head = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ ...claims, exp: now + 300 })}`;
       return `${head}.${createHmac("sha256", pem).update(head).digest("base64url")}`;
     },

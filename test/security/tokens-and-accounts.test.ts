@@ -3,6 +3,7 @@ import * as argon2 from "argon2";
 import jwt from "jsonwebtoken";
 import { QueryTypes } from "sequelize";
 import { signAccessToken } from "../../lib/auth/jwt";
+import { keyId } from "../../lib/auth/keys";
 import { infrastructureOf } from "../../lib/infra";
 import type { RelationalDatabase } from "../../lib/infra/relational";
 import type { PlatformResponse } from "../helpers/platform";
@@ -20,9 +21,10 @@ import {
 /**
  * Tokens and accounts, against the real routes of the whole node:
  *  - forged access tokens (alg none, HS256 keyed with the public key, another
- *    key, expired, not yet valid, wrong audience or issuer, a refresh token,
- *    a re-signed or unsigned payload) are 401 on every protected route, and
- *    anonymous on public ones — while the same claims properly signed pass;
+ *    key, naming ours or not, expired, not yet valid, wrong audience or
+ *    issuer, a refresh token, a re-signed or unsigned payload) are 401 on
+ *    every protected route, and anonymous on public ones — while the same
+ *    claims properly signed pass;
  *  - a replayed refresh token revokes its whole family;
  *  - login guessing is throttled per account, whatever X-Forwarded-For says,
  *    with and without a trusted proxy;
@@ -78,14 +80,14 @@ describe("tokens and accounts", () => {
   /** Claims of the victim promoted to admin, in every way a token can be forged. */
   function forgedTokens(): [string, string][] {
     const infra = infrastructureOf(sec.platform.broker);
-    const { privateKey, publicKey } = infra.signingKeys();
+    const { privateKey, publicKeys } = infra.signingKeys();
     const { jwtIssuer: issuer, jwtAudience: audience } = infra.config;
     const settings = { issuer, audience, ttlSec: 300 };
     const now = Math.floor(Date.now() / 1000);
     const claims = { sub: victim.id, role: "admin", typ: "access", iss: issuer, aud: audience };
     const sign = (payload: object) => jwt.sign(payload, privateKey!, { algorithm: "ES256" });
     const otherKey = generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey;
-    const pem = publicKey.export({ type: "spki", format: "pem" });
+    const pem = publicKeys[0].export({ type: "spki", format: "pem" });
     const hsHead = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ ...claims, exp: now + 300 })}`;
     const [head, , signature] = signAccessToken(
       { sub: victim.id, role: "customer" },
@@ -102,6 +104,13 @@ describe("tokens and accounts", () => {
       [
         "ES256 by another key",
         signAccessToken({ sub: victim.id, role: "admin" }, otherKey, settings),
+      ],
+      [
+        "ES256 by another key, naming ours",
+        jwt.sign({ ...claims, exp: now + 300 }, otherKey, {
+          algorithm: "ES256",
+          keyid: keyId(privateKey!),
+        }),
       ],
       ["expired", sign({ ...claims, exp: now - 60, iat: now - 960 })],
       ["not valid yet", sign({ ...claims, nbf: now + 600, exp: now + 900 })],
@@ -138,7 +147,7 @@ describe("tokens and accounts", () => {
   }
 
   it("refuses every forged access token with 401 on every protected route", async () => {
-    expect(forgeries.length).toBeGreaterThanOrEqual(14);
+    expect(forgeries.length).toBeGreaterThanOrEqual(15);
     for (const [, token] of forgeries) {
       for (const [method, path, body] of protectedRoutes()) {
         expectUnauthorized(await sec.api(method, path, { token, body }));
