@@ -65,6 +65,23 @@ describe("JWT signing key rotation through the gateway", () => {
       audience: AUDIENCE,
       ttlSec: 300,
     });
+  /** Valid claims for `sub` signed by `key`, naming `kid` in the header or no key at all. */
+  const signedNaming = (key: KeyObject, sub: string, kid?: string) =>
+    jwt.sign({ role: "customer", typ: "access" }, key, {
+      algorithm: "ES256",
+      subject: sub,
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      expiresIn: 300,
+      ...(kid ? { keyid: kid } : {}),
+    });
+  const login = async (email: string) => {
+    const res = await platform!.request<TokenPair>("POST", "/auth/login", {
+      body: { email, password: PASSWORD },
+    });
+    expect(res.status).toBe(200);
+    return res.body;
+  };
 
   it("keeps everyone logged in while the new key replaces the old, and lets no other key in", async () => {
     // Before: one key signs and verifies.
@@ -75,11 +92,7 @@ describe("JWT signing key rotation through the gateway", () => {
     });
     expect(registered.status).toBe(201);
     const userId = registered.body.id;
-    const before = (
-      await platform!.request<TokenPair>("POST", "/auth/login", {
-        body: { email, password: PASSWORD },
-      })
-    ).body;
+    const before = await login(email);
     expect(kidOf(before.accessToken)).toBe(keyId(oldKey.privateKey));
     expect((await me(before.accessToken)).status).toBe(200);
     await platform!.stop();
@@ -87,46 +100,22 @@ describe("JWT signing key rotation through the gateway", () => {
     // During: the gateway trusts both public keys, users signs with the new one.
     await start({ JWT_PRIVATE_KEY: newKeyPair.privatePem, JWT_PUBLIC_KEY: oldKey.publicPem });
     expect((await me(before.accessToken)).status).toBe(200);
-    const during = (
-      await platform!.request<TokenPair>("POST", "/auth/login", {
-        body: { email, password: PASSWORD },
-      })
-    ).body;
+    const during = await login(email);
     expect(kidOf(during.accessToken)).toBe(keyId(newKeyPair.privateKey));
     expect((await me(during.accessToken)).status).toBe(200);
     // A users node not yet restarted still signs with the old key: accepted too.
     expect((await me(signedBy(oldKey.privateKey, userId))).status).toBe(200);
     // A token from before tokens named their key is tried against each trusted key.
-    const unnamed = jwt.sign({ role: "customer", typ: "access" }, oldKey.privateKey, {
-      algorithm: "ES256",
-      subject: userId,
-      issuer: ISSUER,
-      audience: AUDIENCE,
-      expiresIn: 300,
-    });
+    const unnamed = signedNaming(oldKey.privateKey, userId);
     expect(kidOf(unnamed)).toBeNull();
     expect((await me(unnamed)).status).toBe(200);
     // A key the node does not trust gets nothing, named or not, nor by naming a trusted key.
     const stranger = signedBy(strangerKey.privateKey, userId);
     expect((await me(stranger)).status).toBe(401);
-    const posing = jwt.sign({ role: "customer", typ: "access" }, strangerKey.privateKey, {
-      algorithm: "ES256",
-      subject: userId,
-      issuer: ISSUER,
-      audience: AUDIENCE,
-      expiresIn: 300,
-      keyid: keyId(oldKey.privateKey),
-    });
+    const posing = signedNaming(strangerKey.privateKey, userId, keyId(oldKey.privateKey));
     expect((await me(posing)).status).toBe(401);
     // A token signed by the old key but naming the new one is checked against the new one alone.
-    const misnamed = jwt.sign({ role: "customer", typ: "access" }, oldKey.privateKey, {
-      algorithm: "ES256",
-      subject: userId,
-      issuer: ISSUER,
-      audience: AUDIENCE,
-      expiresIn: 300,
-      keyid: keyId(newKeyPair.privateKey),
-    });
+    const misnamed = signedNaming(oldKey.privateKey, userId, keyId(newKeyPair.privateKey));
     expect((await me(misnamed)).status).toBe(401);
     await platform!.stop();
 
