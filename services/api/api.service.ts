@@ -4,6 +4,7 @@ import type { Context, Service, ServiceSchema } from "moleculer";
 import ApiGateway from "moleculer-web";
 import type { ApiSettingsSchema, GatewayResponse, IncomingRequest } from "moleculer-web";
 import { verifyAccessToken } from "../../lib/auth/jwt";
+import { keyId } from "../../lib/auth/keys";
 import type { RequestMeta } from "../../lib/auth/meta";
 import type { Config } from "../../lib/config";
 import { logLevelEnabled } from "../../lib/observability/logger";
@@ -228,6 +229,7 @@ export function createApiService(options: ApiServiceOptions = {}): Schema {
       // Loaded here so a gateway without its key fails at start, not on the first request.
       const { publicKeys } = infra.signingKeys((msg) => this.logger.warn(msg));
       this.verifyToken = tokenVerifier(publicKeys, infra.config);
+      this.logger.info(`Access tokens are accepted from keys ${publicKeys.map(keyId).join(", ")}`);
       const level = infra.config.logLevel;
       this.accessLog = {
         request: logLevelEnabled(level, this.settings.logRequest ?? "info"),

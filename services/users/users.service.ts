@@ -1,5 +1,6 @@
 import type { Context, ServiceSchema, ServiceSettingSchema } from "moleculer";
 import { signAccessToken } from "../../lib/auth/jwt";
+import { keyId } from "../../lib/auth/keys";
 import type { RequestMeta } from "../../lib/auth/meta";
 import { AppError } from "../../lib/errors";
 import { infrastructureOf } from "../../lib/infra";
@@ -210,6 +211,8 @@ const UsersService: ServiceSchema<ServiceSettingSchema, Record<string, never>, U
     const { config } = infra;
     const { privateKey } = infra.signingKeys((msg) => this.logger.warn(msg));
     if (!privateKey) throw new Error("The users service needs JWT_PRIVATE_KEY to sign tokens");
+    // The id each token's `kid` carries: what an operator compares with the gateways' during a rotation.
+    this.logger.info(`Access tokens are signed with key ${keyId(privateKey)}`);
     const repository = new UserRepository(this.db.sequelize);
     const database = this.db;
     this.background = new BackgroundTasks((task, err) =>

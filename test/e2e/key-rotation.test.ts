@@ -7,6 +7,7 @@ import { signAccessToken } from "../../lib/auth/jwt";
 import { keyId } from "../../lib/auth/keys";
 import UsersService from "../../services/users/users.service";
 import { Platform, startPlatform } from "../helpers/platform";
+import { captureLogs } from "../security/log-capture";
 
 /**
  * Replacing the JWT signing key, as README's steps do it, on a real node
@@ -97,8 +98,23 @@ describe("JWT signing key rotation through the gateway", () => {
     expect((await me(before.accessToken)).status).toBe(200);
     await platform!.stop();
 
-    // During: the gateway trusts both public keys, users signs with the new one.
-    await start({ JWT_PRIVATE_KEY: newKeyPair.privatePem, JWT_PUBLIC_KEY: oldKey.publicPem });
+    // During: the gateway trusts both public keys, users signs with the new one,
+    // and each says so at start, by the ids the tokens carry.
+    const logs = captureLogs();
+    try {
+      await start({
+        JWT_PRIVATE_KEY: newKeyPair.privatePem,
+        JWT_PUBLIC_KEY: oldKey.publicPem,
+        LOG_LEVEL: "info",
+      });
+    } finally {
+      logs.release();
+    }
+    const [newId, oldId] = [keyId(newKeyPair.privateKey), keyId(oldKey.privateKey)];
+    expect(logs.recent.join("\n")).toContain(
+      `Access tokens are accepted from keys ${newId}, ${oldId}`,
+    );
+    expect(logs.recent.join("\n")).toContain(`Access tokens are signed with key ${newId}`);
     expect((await me(before.accessToken)).status).toBe(200);
     const during = await login(email);
     expect(kidOf(during.accessToken)).toBe(keyId(newKeyPair.privateKey));
