@@ -69,6 +69,7 @@ export class SmtpEmailTransport implements EmailTransport {
 export class EmlFileEmailTransport implements EmailTransport {
   readonly description: string;
   private readonly transporter: Transporter;
+  private made?: Promise<unknown>;
 
   constructor(
     private readonly dir: string,
@@ -84,11 +85,27 @@ export class EmlFileEmailTransport implements EmailTransport {
 
   async send(email: OutgoingEmail): Promise<void> {
     const info = await this.transporter.sendMail(message(email, this.from));
-    await fs.mkdir(this.dir, { recursive: true });
     const file = path.join(this.dir, `${email.notificationId}.eml`);
     const partial = `${file}.partial`;
-    await fs.writeFile(partial, info.message as Buffer);
+    await this.directoryMade();
+    try {
+      await fs.writeFile(partial, info.message as Buffer);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      // The directory was removed while the node ran (someone cleared the outbox).
+      await fs.mkdir(this.dir, { recursive: true });
+      await fs.writeFile(partial, info.message as Buffer);
+    }
     await fs.rename(partial, file);
+  }
+
+  /** Made once, not before every email: a node sends two per order. */
+  private directoryMade(): Promise<unknown> {
+    this.made ??= fs.mkdir(this.dir, { recursive: true }).catch((err: unknown) => {
+      this.made = undefined;
+      throw err;
+    });
+    return this.made;
   }
 
   close(): void {
