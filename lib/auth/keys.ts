@@ -100,9 +100,9 @@ function es256(key: KeyObject, name: string): KeyObject {
   return key;
 }
 
+/** One key per id, in the order first given. */
 function distinct(keys: KeyObject[]): KeyObject[] {
-  const seen = new Set<string>();
-  return keys.filter((key) => !seen.has(keyId(key)) && seen.add(keyId(key)));
+  return [...new Map(keys.map((key) => [keyId(key), key])).values()];
 }
 
 /** Env vars often carry PEMs with literal \n. */
