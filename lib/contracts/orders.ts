@@ -19,6 +19,17 @@ export type CancelReason =
 
 export type PaymentMethodType = "card" | "cash_on_delivery" | "bank_transfer";
 
+/**
+ * The short reference customers see in email subjects and text messages:
+ * the order id's first eight hex digits, upper-cased. It is not unique on
+ * its own; operators find orders by it (REPL `order <reference>`).
+ */
+export function orderReference(orderId: string): string {
+  return orderId.replace(/-/g, "").slice(0, 8).toUpperCase();
+}
+
+export const ORDER_REFERENCE = /^[0-9A-Fa-f]{8}$/;
+
 /** What the client sends: a provider token for cards, never a card number. */
 export interface PaymentMethodInput {
   type: PaymentMethodType;

@@ -120,8 +120,10 @@ export function replCommands(
   });
 
   return [
-    command("order <id>", "An order: status, lines, totals, payment and saga timeline", (b, p) =>
-      showOrder(b, required(p, "id", "order <id>")),
+    command(
+      "order <id>",
+      "An order by id, or by the reference of its emails: status, lines, totals, payment and saga timeline",
+      (b, p) => showOrder(b, required(p, "id", "order <id | reference>")),
     ),
     command("outbox", "Outbox backlog of every service on every node", (b) => outboxStatus(b)),
     command("dlq <what> [arg]", "Dead letters: dlq list [topic] | show <id> | replay <id>", dlq),

@@ -5,10 +5,11 @@ import {
   NotificationTemplate,
   SendNotificationCommand,
 } from "../../lib/contracts/notifications";
-import type {
+import {
   CancelReason,
   OrderEventPayload,
   OrderLine,
+  orderReference,
   PaymentEventPayload,
   PaymentMethodType,
   Receipt,
@@ -162,7 +163,7 @@ export class NotificationPlanner {
     const data = {
       name: to.name,
       orderId,
-      orderRef: orderRef(orderId),
+      orderRef: orderReference(orderId),
       lines: await this.orderLines(order.lines),
       total,
       reason:
@@ -195,7 +196,7 @@ export class NotificationPlanner {
     const data = {
       name: to.name,
       orderId,
-      orderRef: orderRef(orderId),
+      orderRef: orderReference(orderId),
       receiptNumber: receipt?.receiptNumber ?? text(payload, "paymentId"),
       paymentId: receipt?.paymentId ?? text(payload, "paymentId"),
       paidAt: receipt?.paidAt ?? envelope.occurredAt,
@@ -338,11 +339,6 @@ function text(payload: Record<string, unknown>, field: string): string {
 function money(value: unknown, field: string): Money {
   if (!isMoney(value)) throw invalid(`payload.${field} must be {amount, currency}`);
   return { amount: value.amount, currency: value.currency };
-}
-
-/** The short order reference customers see in subjects and text messages. */
-function orderRef(orderId: string): string {
-  return orderId.replace(/-/g, "").slice(0, 8).toUpperCase();
 }
 
 /** A line with its name and prices, as orders write them into their events. */

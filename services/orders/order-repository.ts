@@ -72,6 +72,12 @@ export interface LockedOrder {
   saga: SagaRecord;
 }
 
+/** An order without its lines, and how many items it holds (lists). */
+export interface OrderWithItemCount {
+  order: Omit<OrderRecord, "lines">;
+  items: number;
+}
+
 export interface NewStep {
   seq: number;
   step: SagaStep;
@@ -371,22 +377,40 @@ export class OrderRepository {
     userId: string,
     offset: number,
     limit: number,
-  ): Promise<{ orders: { order: Omit<OrderRecord, "lines">; items: number }[]; total: number }> {
+  ): Promise<{ orders: OrderWithItemCount[]; total: number }> {
     const [count] = await this.select<{ n: number | string }>(
       "SELECT COUNT(*) AS n FROM orders WHERE user_id = ?",
       [userId],
     );
+    return {
+      total: Number(count?.n ?? 0),
+      orders: await this.summaries("o.user_id = ?", [userId], limit, offset),
+    };
+  }
+
+  /**
+   * Orders whose reference (orderReference: the id's first eight hex digits)
+   * is this one, newest first. A prefix of the primary key: an index range.
+   */
+  ordersByReference(reference: string, limit: number): Promise<OrderWithItemCount[]> {
+    return this.summaries("o.id LIKE ?", [`${reference.toLowerCase()}-%`], limit, 0);
+  }
+
+  /** Orders without their lines, with how many items each holds, newest first. */
+  private async summaries(
+    where: string,
+    params: unknown[],
+    limit: number,
+    offset: number,
+  ): Promise<OrderWithItemCount[]> {
     const rows = await this.select<OrderRow & { items: number | string | null }>(
       `SELECT ${orderColumns("o.")},
          (SELECT SUM(l.quantity) FROM order_lines l WHERE l.order_id = o.id) AS items
-       FROM orders o WHERE o.user_id = ?
+       FROM orders o WHERE ${where}
        ORDER BY o.created_at DESC, o.id DESC LIMIT ? OFFSET ?`,
-      [userId, limit, offset],
+      [...params, limit, offset],
     );
-    return {
-      total: Number(count?.n ?? 0),
-      orders: rows.map((row) => ({ order: toOrder(row, []), items: Number(row.items ?? 0) })),
-    };
+    return rows.map((row) => ({ order: toOrder(row, []), items: Number(row.items ?? 0) }));
   }
 
   /**

@@ -12,6 +12,14 @@ export interface InspectedOrder extends OrderView {
   userId: string;
 }
 
+/** A line of the operators' search by reference. */
+export interface ReferencedOrder extends OrderSummary {
+  userId: string;
+}
+
+/** More orders than this under one reference are not listed (it has 32 bits). */
+export const MAX_ORDERS_PER_REFERENCE = 20;
+
 /**
  * What customers and admins do with placed orders: read their own (another
  * user's order does not exist for them: 404), cancel before shipping, and,
@@ -40,6 +48,15 @@ export class OrderUseCases {
     const order = await this.repository.findOrder(orderId);
     if (!order) throw AppError.notFound("Order");
     return { ...toView(order, await this.repository.timeline(order.id)), userId: order.userId };
+  }
+
+  /**
+   * Operators: the orders a customer's short reference (from an email's
+   * subject) may mean, newest first, with their owners.
+   */
+  async findByReference(reference: string): Promise<ReferencedOrder[]> {
+    const found = await this.repository.ordersByReference(reference, MAX_ORDERS_PER_REFERENCE);
+    return found.map(({ order, items }) => ({ ...toSummary(order, items), userId: order.userId }));
   }
 
   /** The user's orders, newest first. */

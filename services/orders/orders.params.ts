@@ -1,4 +1,4 @@
-import type { OrderStatus } from "../../lib/contracts/orders";
+import { ORDER_REFERENCE, OrderStatus } from "../../lib/contracts/orders";
 import { pageParams } from "../../lib/pagination";
 import type { CheckoutRequest } from "./checkout.use-case";
 import { MAX_LINE_QUANTITY, MAX_ORDER_LINES } from "./domain/checkout";
@@ -76,6 +76,21 @@ export interface ListOrdersParams {
 export const orderIdParams = { $$strict: true, id: uuid };
 export interface OrderIdParams {
   id: string;
+}
+
+/** orders.findByReference: the eight hex digits of an email's subject. */
+export const referenceParams = {
+  $$strict: true,
+  reference: {
+    type: "string",
+    pattern: ORDER_REFERENCE,
+    messages: {
+      stringPattern: "reference must be the eight letters and digits of an order's emails",
+    },
+  },
+};
+export interface ReferenceParams {
+  reference: string;
 }
 
 /** The longest a read may wait for its order to change (below the broker's request timeout). */

@@ -172,6 +172,15 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersMethods, OrdersLocals> 
       },
     },
 
+    /** Operators (REPL `order <reference>`): the orders an email's short reference may mean. No REST route. */
+    findByReference: {
+      visibility: "public",
+      params: P.referenceParams,
+      handler(ctx: Ctx<P.ReferenceParams>) {
+        return this.orders.findByReference(ctx.params.reference);
+      },
+    },
+
     setOrderStatus: {
       rest: "PATCH /orders/:id/status",
       auth: "admin",

@@ -8,6 +8,13 @@ import CatalogService from "../../services/catalog/catalog.service";
 import InventoryService from "../../services/inventory/inventory.service";
 import type { OrderSummary, OrderView } from "../../services/orders/domain/order-view";
 import { ordersService } from "../helpers/checkout";
+import { infrastructureOf } from "../../lib/infra";
+import { showOrder } from "../../lib/ops/order.command";
+import { renderReport, tablesOf } from "../../lib/ops/output";
+import { DecisionWriter } from "../../services/orders/decision-writer";
+import { placeOrder as placeDomainOrder } from "../../services/orders/domain/order";
+import { OrderRepository } from "../../services/orders/order-repository";
+import { orderRecord } from "../helpers/order-records";
 import UsersService from "../../services/users/users.service";
 import { paymentsStandIn } from "../helpers/payments-stand-in";
 import { Platform, accessTokenFor, newCustomerToken, startPlatform } from "../helpers/platform";
@@ -121,6 +128,8 @@ describe("orders end to end", () => {
     expect(res.status).toBe(201);
     expect(res.headers.location).toBe(`/api/v1/orders/${res.body.id}`);
     expect(res.body).toMatchObject({
+      // The reference its emails carry, so the storefront can show the same.
+      reference: res.body.id.replace(/-/g, "").slice(0, 8).toUpperCase(),
       status: "PENDING",
       cancelReason: null,
       lines: [
@@ -347,6 +356,7 @@ describe("orders end to end", () => {
     expect(first.body).toMatchObject({ page: 1, pageSize: 2, total: 3 });
     expect(first.body.items.map((o) => o.id)).toEqual([ids[2], ids[1]]);
     expect(first.body.items[0]).toMatchObject({
+      reference: ids[2].slice(0, 8).toUpperCase(),
       itemCount: 3,
       total: { amount: 300, currency: "USD" },
     });
@@ -513,6 +523,34 @@ describe("orders end to end", () => {
       status: "DELIVERED",
       trackingNumber: "1Z999AA10123456784",
     });
+  });
+
+  it("lets an operator find orders by the reference of their emails, listing all it may mean", async () => {
+    const token = await shopper();
+    const productId = await newProduct(500);
+    const mine = (await placeOrder(token, orderOf(productId))).body;
+    const found = await showOrder(platform.broker, mine.reference.toLowerCase());
+    expect(tablesOf(found)[0].title).toBe(`Order ${mine.id} (${mine.reference})`);
+
+    // Eight hex digits can mean more than one order: two more under one reference.
+    const db = await infrastructureOf(platform.broker).database("orders");
+    const writer = new DecisionWriter(new OrderRepository(db.sequelize), {
+      enqueueAll: async (_tx, messages) => messages.map(() => randomUUID()),
+    });
+    const shared = ["", ""].map((_, i) =>
+      orderRecord({ id: `c0ffee00${randomUUID().slice(8)}`, createdAt: Date.now() - i * 1000 }),
+    );
+    for (const order of shared)
+      await db.transaction((tx) => writer.create(tx, placeDomainOrder(order), {}, null));
+    const listed = tablesOf(await showOrder(platform.broker, "C0FFEE00"));
+    expect(listed).toHaveLength(1);
+    expect(listed[0].title).toBe("Orders with the reference C0FFEE00");
+    expect(listed[0].rows.map(([id, status, customer]) => [id, status, customer])).toEqual(
+      shared.map((o) => [o.id, "PENDING", o.userId]),
+    );
+    expect(renderReport(await showOrder(platform.broker, "C0FFEE01"))).toBe(
+      "No order has the reference C0FFEE01.",
+    );
   });
 
   it("documents the routes in the OpenAPI document", async () => {

@@ -3,6 +3,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import path from "node:path";
 import type { ServiceBroker } from "moleculer";
 import { loadConfig } from "../../lib/config";
+import { orderReference } from "../../lib/contracts/orders";
 import type { ProductSnapshot } from "../../lib/contracts/catalog";
 import { infrastructureOf } from "../../lib/infra";
 import { createEnvelope, headersFor } from "../../lib/messaging/envelope";
@@ -109,9 +110,11 @@ if (nats.length)
       );
       const order = await shop.awaitOrder(shopper, placed.id);
 
+      const reference = orderReference(placed.id);
       const report = await showOrder(repl, placed.id);
+      const title = `Order ${placed.id} (${reference})`;
       const facts = Object.fromEntries(
-        records(tableTitled(report, `Order ${placed.id}`)).map((r) => [r.field, r.value]),
+        records(tableTitled(report, title)).map((r) => [r.field, r.value]),
       );
       expect(facts).toMatchObject({
         status: "CONFIRMED",
@@ -135,6 +138,19 @@ if (nats.length)
       expect(renderReport(report)).toContain("STOCK_COMMITTED");
 
       await expect(showOrder(repl, randomUUID())).rejects.toMatchObject({ type: "NOT_FOUND" });
+
+      // By the reference its emails carry, as a customer quotes it, in either case.
+      const byReference = await showOrder(repl, reference.toLowerCase());
+      expect(records(tableTitled(byReference, title))).toEqual(
+        records(tableTitled(report, title)).map((r) =>
+          // Read a moment later: only the update time may have moved.
+          r.field === "updated" ? expect.objectContaining({ field: "updated" }) : r,
+        ),
+      );
+      const unused = orderReference(randomUUID());
+      expect(renderReport(await showOrder(repl, unused))).toBe(
+        `No order has the reference ${unused}.`,
+      );
     });
 
     it("outbox: a row left unpublished shows as backlog until the sweeper sends it", async () => {

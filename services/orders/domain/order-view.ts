@@ -1,7 +1,8 @@
 import type { Money } from "../../../lib/contracts/catalog";
-import type {
+import {
   CancelReason,
   OrderLine,
+  orderReference,
   OrderStatus,
   PaymentMethodType,
   ShippingAddress,
@@ -11,6 +12,8 @@ import type { OrderRecord, PaymentSummary, SagaStep } from "./order";
 /** What GET /orders/:id (and the 201 of POST /orders) answers. */
 export interface OrderView {
   id: string;
+  /** The short reference of the customer's emails (orderReference). */
+  reference: string;
   status: OrderStatus;
   /** Why a CANCELLED order was cancelled; null otherwise. */
   cancelReason: CancelReason | null;
@@ -47,6 +50,7 @@ export interface TimelineEntry {
 /** A line of GET /orders. */
 export interface OrderSummary {
   id: string;
+  reference: string;
   status: OrderStatus;
   cancelReason: CancelReason | null;
   total: Money;
@@ -58,6 +62,7 @@ export interface OrderSummary {
 export function toView(order: OrderRecord, timeline: TimelineEntry[]): OrderView {
   return {
     id: order.id,
+    reference: orderReference(order.id),
     status: order.status,
     cancelReason: order.cancelReason,
     lines: order.lines,
@@ -79,6 +84,7 @@ export function toView(order: OrderRecord, timeline: TimelineEntry[]): OrderView
 export function toSummary(order: Omit<OrderRecord, "lines">, items: number): OrderSummary {
   return {
     id: order.id,
+    reference: orderReference(order.id),
     status: order.status,
     cancelReason: order.cancelReason,
     total: { amount: order.total, currency: order.currency },

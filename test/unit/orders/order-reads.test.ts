@@ -3,8 +3,9 @@ import { openDatabase, RelationalDatabase } from "../../../lib/infra/relational"
 import { EventTypes } from "../../../lib/messaging/topics";
 import { serviceMigrations } from "../../../services/migrations";
 import { DecisionWriter } from "../../../services/orders/decision-writer";
-import { decide, OrderRecord, placeOrder } from "../../../services/orders/domain/order";
+import { decide, placeOrder } from "../../../services/orders/domain/order";
 import { OrderRepository } from "../../../services/orders/order-repository";
+import { orderRecord } from "../../helpers/order-records";
 
 /**
  * GET /orders/:id reads the order row and its timeline with two statements.
@@ -31,44 +32,6 @@ describe("reading an order while its saga moves on", () => {
     await db.close();
   });
 
-  function newOrder(): OrderRecord {
-    const now = Date.now();
-    return {
-      id: randomUUID(),
-      userId: randomUUID(),
-      status: "PENDING",
-      cancelReason: null,
-      currency: "EUR",
-      subtotal: 1250,
-      total: 1250,
-      lines: [
-        {
-          productId: randomUUID(),
-          sku: "MUG-1",
-          name: "Mug",
-          quantity: 1,
-          unitPrice: { amount: 1250, currency: "EUR" },
-          lineTotal: { amount: 1250, currency: "EUR" },
-        },
-      ],
-      shippingAddress: {
-        name: "Sam",
-        line1: "1 Main St",
-        city: "Berlin",
-        postalCode: "10115",
-        country: "DE",
-      },
-      paymentMethod: "card",
-      payment: null,
-      cartId: null,
-      trackingNumber: null,
-      paymentDeadline: null,
-      version: 1,
-      createdAt: now,
-      updatedAt: now,
-    };
-  }
-
   /** What the saga commits when inventory reserves the order's stock. */
   function reserveStock(orderId: string): Promise<void> {
     return db.transaction(async (tx) => {
@@ -87,7 +50,7 @@ describe("reading an order while its saga moves on", () => {
   }
 
   it("shows the timeline of the state it shows, even when a step commits between the reads", async () => {
-    const order = newOrder();
+    const order = orderRecord();
     await db.transaction((tx) => writer.create(tx, placeOrder(order), {}, "tok_visa"));
 
     // The stock is reserved just after the order row is read, before its timeline is.
@@ -117,7 +80,7 @@ describe("reading an order while its saga moves on", () => {
   });
 
   it("stores every line of an order, in order, as another node reads them", async () => {
-    const order = newOrder();
+    const order = orderRecord();
     const line = (n: number) => ({
       ...order.lines[0],
       productId: randomUUID(),
@@ -135,7 +98,7 @@ describe("reading an order while its saga moves on", () => {
   });
 
   it("finds only the user's own order", async () => {
-    const order = newOrder();
+    const order = orderRecord();
     await db.transaction((tx) => writer.create(tx, placeOrder(order), {}, null));
     expect(await repository.findOwnOrderWithTimeline(randomUUID(), order.id)).toBeNull();
     expect(await repository.findOwnOrderWithTimeline(order.userId, randomUUID())).toBeNull();

@@ -17,6 +17,7 @@ import {
   OrderRecord,
   placeOrder,
 } from "../../../services/orders/domain/order";
+import { orderRecord } from "../../helpers/order-records";
 
 /**
  * The order aggregate and the saga's decisions, without a broker: for each
@@ -28,12 +29,10 @@ const TIMEOUT_MS = 600_000;
 const ctx: DecisionContext = { now: NOW, paymentTimeoutMs: TIMEOUT_MS, paymentToken: "tok_visa" };
 
 function order(status: OrderStatus, changes: Partial<OrderRecord> = {}): OrderRecord {
-  return {
+  return orderRecord({
     id: "3f0c1a52-8a0e-4a57-9d0e-0d7f2b1d5a11",
     userId: "9b8f3c1e-1111-4c2d-8e3f-123456789abc",
     status,
-    cancelReason: null,
-    currency: "EUR",
     subtotal: 2500,
     total: 2500,
     lines: [
@@ -46,23 +45,12 @@ function order(status: OrderStatus, changes: Partial<OrderRecord> = {}): OrderRe
         lineTotal: { amount: 2500, currency: "EUR" },
       },
     ],
-    shippingAddress: {
-      name: "Sam",
-      line1: "1 Main St",
-      city: "Berlin",
-      postalCode: "10115",
-      country: "DE",
-    },
-    paymentMethod: "card",
-    payment: null,
-    cartId: null,
-    trackingNumber: null,
     paymentDeadline: status === "AWAITING_PAYMENT" ? NOW + 1000 : null,
     version: 3,
     createdAt: NOW - 5000,
     updatedAt: NOW - 5000,
     ...changes,
-  };
+  });
 }
 
 const outcome = (changes: Partial<ReservationOutcome> = {}): ReservationOutcome => ({
