@@ -120,7 +120,8 @@ const OrdersService: ServiceSchema<OrdersSettings, OrdersMethods, OrdersLocals> 
     getOrder: {
       rest: "GET /orders/:id",
       openapi: {
-        summary: "One of the user's orders: status, lines, totals, payment and saga timeline",
+        summary:
+          "One of the user's orders: reference, status, lines, totals, payment and saga timeline",
         description:
           "With `whileStatus` (statuses, comma-separated) and `wait` (seconds, up to 8), the answer waits while the order is in one of them, so a storefront learns the checkout's outcome without polling: `?whileStatus=PENDING,AWAITING_PAYMENT&wait=8`.",
         tags: ["orders"],
