@@ -390,7 +390,8 @@ export class OrderRepository {
 
   /**
    * Orders whose reference (orderReference: the id's first eight hex digits)
-   * is this one, newest first. A prefix of the primary key: an index range.
+   * is this one, newest first. A prefix of the primary key: on MySQL/MariaDB
+   * an index range (SQLite's LIKE scans, which embedded data sizes allow).
    */
   ordersByReference(reference: string, limit: number): Promise<OrderWithItemCount[]> {
     return this.summaries("o.id LIKE ?", [`${reference.toLowerCase()}-%`], limit, 0);
