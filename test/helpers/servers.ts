@@ -1,6 +1,8 @@
 import { randomBytes } from "node:crypto";
 import Redis from "ioredis";
 import { Sequelize } from "sequelize";
+import { openDatabase, RelationalDatabase } from "../../lib/infra/relational";
+import { serviceMigrations } from "../../services/migrations";
 
 /**
  * Real servers for integration suites. `.ci/run` sets TEST_MYSQL_URL,
@@ -102,4 +104,30 @@ export async function deleteRedisKeys(url: string, prefix: string): Promise<void
   } finally {
     redis.disconnect();
   }
+}
+
+/**
+ * A service's migrated database for a `describe.each(adaptersFor("mysql"))`
+ * suite: SQLite in memory when embedded, else a fresh MariaDB database that
+ * `close` drops again.
+ */
+export async function openServiceDatabase(
+  service: keyof typeof serviceMigrations,
+  store: "embedded" | "mysql",
+): Promise<{ db: RelationalDatabase; close(): Promise<void> }> {
+  const mysqlUrl = store === "mysql" ? freshMysqlUrl() : undefined;
+  const db = await openDatabase(
+    service,
+    mysqlUrl
+      ? { mysqlUrl, perServiceDatabase: true, sqliteStorage: "unused" }
+      : { sqliteStorage: ":memory:", perServiceDatabase: false },
+  );
+  await db.migrate(serviceMigrations[service]);
+  return {
+    db,
+    async close() {
+      await db.close();
+      if (mysqlUrl) await dropMysqlDatabases(mysqlUrl);
+    },
+  };
 }

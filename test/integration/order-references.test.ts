@@ -1,14 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { orderReference } from "../../lib/contracts/orders";
-import { openDatabase, RelationalDatabase } from "../../lib/infra/relational";
-import { serviceMigrations } from "../../services/migrations";
+import type { RelationalDatabase } from "../../lib/infra/relational";
 import { DecisionWriter } from "../../services/orders/decision-writer";
 import { placeOrder } from "../../services/orders/domain/order";
 import { OrderRepository } from "../../services/orders/order-repository";
 import { MAX_ORDERS_PER_REFERENCE, OrderUseCases } from "../../services/orders/order.use-cases";
 import type { SagaUseCases } from "../../services/orders/saga.use-cases";
 import { orderRecord } from "../helpers/order-records";
-import { adaptersFor, dropMysqlDatabases, freshMysqlUrl } from "../helpers/servers";
+import { adaptersFor, openServiceDatabase } from "../helpers/servers";
 
 /**
  * A customer quotes the reference of an email's subject ("Your order
@@ -19,19 +18,12 @@ import { adaptersFor, dropMysqlDatabases, freshMysqlUrl } from "../helpers/serve
  */
 describe.each(adaptersFor("mysql"))("orders by their emails' reference (%s)", (store) => {
   let db: RelationalDatabase;
+  let close: () => Promise<void>;
   let orders: OrderUseCases;
   let writer: DecisionWriter;
-  let mysqlUrl: string | undefined;
 
   beforeEach(async () => {
-    mysqlUrl = store === "mysql" ? freshMysqlUrl() : undefined;
-    db = await openDatabase(
-      "orders",
-      mysqlUrl
-        ? { mysqlUrl, perServiceDatabase: true, sqliteStorage: "unused" }
-        : { sqliteStorage: ":memory:", perServiceDatabase: false },
-    );
-    await db.migrate(serviceMigrations.orders);
+    ({ db, close } = await openServiceDatabase("orders", store));
     const repository = new OrderRepository(db.sequelize);
     writer = new DecisionWriter(repository, {
       enqueueAll: async (_tx, messages) => messages.map(() => randomUUID()),
@@ -40,10 +32,7 @@ describe.each(adaptersFor("mysql"))("orders by their emails' reference (%s)", (s
     orders = new OrderUseCases(repository, {} as SagaUseCases);
   });
 
-  afterEach(async () => {
-    await db.close();
-    if (mysqlUrl) await dropMysqlDatabases(mysqlUrl);
-  });
+  afterEach(() => close());
 
   /** An order whose id begins with `prefix` (eight hex digits), placed `agoMs` ago. */
   async function placed(prefix: string, agoMs = 0, quantity = 1) {

@@ -1,11 +1,10 @@
 import { randomUUID } from "node:crypto";
 import { QueryTypes } from "sequelize";
-import { openDatabase, RelationalDatabase } from "../../lib/infra/relational";
-import { serviceMigrations } from "../../services/migrations";
+import type { RelationalDatabase } from "../../lib/infra/relational";
 import { PaymentsRepository } from "../../services/payments/payments-repository";
 import type { CallAttempt } from "../../services/payments/provider/port";
 import { paymentRecord } from "../helpers/payment-records";
-import { adaptersFor, dropMysqlDatabases, freshMysqlUrl } from "../helpers/servers";
+import { adaptersFor, openServiceDatabase } from "../helpers/servers";
 
 /**
  * Every request to the provider is kept as a numbered attempt of its
@@ -17,27 +16,19 @@ import { adaptersFor, dropMysqlDatabases, freshMysqlUrl } from "../helpers/serve
  */
 describe.each(adaptersFor("mysql"))("numbering a payment's provider requests (%s)", (store) => {
   let db: RelationalDatabase;
+  let close: () => Promise<void>;
   let here: PaymentsRepository;
   let elsewhere: PaymentsRepository;
-  let mysqlUrl: string | undefined;
 
   beforeEach(async () => {
-    mysqlUrl = store === "mysql" ? freshMysqlUrl() : undefined;
-    db = await openDatabase(
-      "payments",
-      mysqlUrl
-        ? { mysqlUrl, perServiceDatabase: true, sqliteStorage: "unused" }
-        : { sqliteStorage: ":memory:", perServiceDatabase: false },
-    );
-    await db.migrate(serviceMigrations.payments);
+    ({ db, close } = await openServiceDatabase("payments", store));
     here = new PaymentsRepository(db.sequelize);
     elsewhere = new PaymentsRepository(db.sequelize);
   });
 
   afterEach(async () => {
     jest.restoreAllMocks();
-    await db.close();
-    if (mysqlUrl) await dropMysqlDatabases(mysqlUrl);
+    await close();
   });
 
   function payment() {
